@@ -1,0 +1,286 @@
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { splitCommand } from './core/argv.js';
+import type { OptionSpec, OptionTable, OptionValue } from './core/options.js';
+import type { LineMatcher, Protocol, ProtocolOptions } from './core/protocol.js';
+import { compileLinear } from './core/safe-regex.js';
+import { ConfigError, expected } from './errors.js';
+import { findProtocol, protocolNames } from './protocols/index.js';
+
+/** Where the real server is. */
+export type Destination =
+  | { readonly type: 'tcp'; readonly host: string; readonly port: number }
+  | { readonly type: 'unix'; readonly path: string }
+  | { readonly type: 'exec'; readonly argv: readonly string[] };
+
+export interface ListenAddress {
+  readonly host: string | null;
+  readonly port: number;
+}
+
+export const FACILITIES = [
+  'auth', 'authpriv', 'cron', 'daemon', 'ftp', 'kern', 'lpr', 'mail', 'news', 'syslog', 'user', 'uucp',
+  'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7',
+] as const;
+export type Facility = (typeof FACILITIES)[number];
+
+/** The validated, frozen configuration. Built once by loadConfig(). */
+export interface Config {
+  readonly protocol: Protocol;
+  readonly listen: ListenAddress | null;
+  readonly dest: Destination;
+  readonly options: ProtocolOptions;
+  readonly idleTimeoutMs: number;
+  readonly sessionTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly maxViolations: number;
+  readonly maxConnections: number;
+  readonly logLevel: 0 | 1 | 2 | 3;
+  readonly syslogFacility: Facility;
+  readonly logStderr: boolean;
+  /** The file it came from, if any, for --check. */
+  readonly configFile: string | null;
+}
+
+/**
+ * The core's keys. Seed names (ProtoWrap 2002) where the seed had one:
+ * standalone, listenPort, destType, destAddr, destPort, pipeCmd,
+ * maxLineLength, logLevel.
+ */
+export const CORE_OPTIONS: OptionTable = {
+  protocol: { kind: 'string', default: 'generic', doc: 'protocol module' },
+  standalone: { kind: 'boolean', default: false, doc: 'run as a daemon listening on listenPort' },
+  listenPort: { kind: 'integer', min: 1, max: 65535, default: null, doc: 'port to listen on (standalone)' },
+  listenAddr: { kind: 'string', default: null, doc: 'address to listen on (standalone); default all' },
+  destType: { kind: 'string', default: null, oneOf: ['ip', 'unix', 'pipe'], doc: 'how to reach the real server' },
+  destAddr: { kind: 'string', default: null, doc: 'server host (ip) or socket path (unix)' },
+  destPort: { kind: 'integer', min: 1, max: 65535, default: null, doc: 'server port (ip)' },
+  pipeCmd: { kind: 'string', default: null, doc: 'server command to spawn (pipe)' },
+  maxLineLength: { kind: 'integer', min: 1, max: 1048576, default: null, doc: 'bytes per client line, ending excluded' },
+  lineEnding: { kind: 'string', default: null, oneOf: ['any', 'crlf', 'lf'], doc: 'line endings accepted from the client' },
+  allowNul: { kind: 'boolean', default: false, doc: 'leniency: let NUL bytes through' },
+  allowBareCr: { kind: 'boolean', default: false, doc: 'leniency: let a CR not followed by LF through' },
+  forwardUnterminated: { kind: 'boolean', default: true, doc: 'forward a last line left without ending at EOF (generic)' },
+  allowList: { kind: 'stringList', default: [], regex: true, doc: 'a line must match one of these' },
+  denyList: { kind: 'stringList', default: [], regex: true, doc: 'a line matching one of these is refused' },
+  idleTimeout: { kind: 'integer', min: 1, max: 604800, default: 600, doc: 'seconds without traffic before closing' },
+  sessionTimeout: { kind: 'integer', min: 1, max: 604800, default: 14400, doc: 'seconds a session may last' },
+  connectTimeout: { kind: 'integer', min: 1, max: 600, default: 10, doc: 'seconds to reach the server' },
+  maxViolations: { kind: 'integer', min: 1, max: 1000000, default: 10, doc: 'refused lines before the connection is closed' },
+  maxConnections: { kind: 'integer', min: 1, max: 100000, default: 256, doc: 'concurrent sessions (standalone)' },
+  logLevel: { kind: 'integer', min: 0, max: 3, default: 1, doc: '0 refusals/errors, 1 +sessions, 2 +states, 3 +lines' },
+  syslogFacility: { kind: 'string', default: 'daemon', oneOf: FACILITIES, doc: 'syslog facility' },
+  logStderr: { kind: 'boolean', default: false, doc: 'also log to stderr (by-hand use only)' },
+};
+
+/** Raw values as they come from one source, before validation. */
+export type RawOptions = Record<string, unknown>;
+
+/** Flags that are not plain keys: they are resolved into keys here. */
+export interface FlagExtras {
+  readonly connect?: string;
+  readonly exec?: string;
+  readonly listen?: string;
+  readonly config?: string;
+}
+
+function checkValue(key: string, spec: OptionSpec, v: unknown): OptionValue {
+  switch (spec.kind) {
+    case 'integer':
+      if (typeof v !== 'number' || !Number.isInteger(v)) throw new ConfigError('PW_ERR_CONFIG_TYPE', key, expected('an integer', v));
+      if (v < spec.min || v > spec.max) throw new ConfigError('PW_ERR_CONFIG_VALUE', key, `expected ${spec.min}..${spec.max}, got ${v}`);
+      return v;
+    case 'boolean':
+      if (typeof v !== 'boolean') throw new ConfigError('PW_ERR_CONFIG_TYPE', key, expected('true or false', v));
+      return v;
+    case 'string':
+      if (typeof v !== 'string') throw new ConfigError('PW_ERR_CONFIG_TYPE', key, expected('a string', v));
+      if (spec.oneOf && !spec.oneOf.includes(v)) throw new ConfigError('PW_ERR_CONFIG_VALUE', key, expected(`one of ${spec.oneOf.join(', ')}`, v));
+      return v;
+    case 'stringList':
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new ConfigError('PW_ERR_CONFIG_TYPE', key, expected('a list of strings', v));
+      return Object.freeze([...(v as string[])]);
+    default: {
+      const never: never = spec;
+      throw new Error(`unknown option kind ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/** Reads a TOML file. smol-toml is loaded only when a file is given (start-up time). */
+export async function readConfigFile(path: string): Promise<RawOptions> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError('PW_ERR_CONFIG_FILE', path, `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const { parse } = await import('smol-toml');
+  try {
+    return parse(text) as RawOptions;
+  } catch (err) {
+    throw new ConfigError('PW_ERR_CONFIG_FILE', path, `not valid TOML: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
+
+/** host:port, [v6]:port or unix:/path. */
+export function parseConnect(s: string): Destination {
+  if (s.startsWith('unix:')) {
+    const path = s.slice(5);
+    if (!path.startsWith('/')) throw new ConfigError('PW_ERR_CONFIG_DEST', '--connect', expected('unix:/absolute/path', s));
+    return { type: 'unix', path };
+  }
+  const hp = splitHostPort(s);
+  if (!hp || hp.host === null) throw new ConfigError('PW_ERR_CONFIG_DEST', '--connect', expected('host:port, [v6addr]:port or unix:/path', s));
+  return { type: 'tcp', host: hp.host, port: hp.port };
+}
+
+/** [addr:]port for --listen. */
+export function parseListen(s: string): ListenAddress {
+  const hp = /^\d+$/.test(s) ? { host: null, port: Number(s) } : splitHostPort(s);
+  if (!hp || hp.port < 1 || hp.port > 65535) throw new ConfigError('PW_ERR_CONFIG_VALUE', '--listen', expected('[addr:]port', s));
+  return hp;
+}
+
+function splitHostPort(s: string): { host: string | null; port: number } | null {
+  let host: string;
+  let portText: string;
+  if (s.startsWith('[')) {
+    const close = s.indexOf(']');
+    if (close < 0 || s[close + 1] !== ':') return null;
+    host = s.slice(1, close);
+    if (isIP(host) !== 6) return null;
+    portText = s.slice(close + 2);
+  } else {
+    const colon = s.lastIndexOf(':');
+    if (colon <= 0 || s.indexOf(':') !== colon) return null;
+    host = s.slice(0, colon);
+    portText = s.slice(colon + 1);
+  }
+  if (!/^\d{1,5}$/.test(portText)) return null;
+  const port = Number(portText);
+  if (port < 1 || port > 65535) return null;
+  return { host, port };
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+/**
+ * Validates the file's keys and the flags' keys against the core's table and
+ * the chosen protocol's table, once. A flag overrides the file; a destination
+ * given by flag (--connect/--exec) replaces the file's whole destination.
+ */
+export function buildConfig(file: RawOptions | null, flags: RawOptions, extras: FlagExtras): Config {
+  const merged: RawOptions = { ...(file ?? {}) };
+  if (extras.connect !== undefined || extras.exec !== undefined) {
+    for (const k of ['destType', 'destAddr', 'destPort', 'pipeCmd']) delete merged[k];
+  }
+  if (extras.listen !== undefined) {
+    delete merged['listenAddr'];
+  }
+  for (const [k, v] of Object.entries(flags)) if (v !== undefined) merged[k] = v;
+
+  const protoName = merged['protocol'] ?? 'generic';
+  if (typeof protoName !== 'string') throw new ConfigError('PW_ERR_CONFIG_TYPE', 'protocol', expected('a string', protoName));
+  const protocol = findProtocol(protoName);
+  if (!protocol) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'protocol', expected(`one of ${protocolNames().join(', ')}`, protoName));
+  const protoTable: OptionTable = protocol.options ?? {};
+
+  const v: Record<string, OptionValue> = {};
+  const extra: Record<string, OptionValue> = {};
+  for (const [k, raw] of Object.entries(merged)) {
+    const core = Object.hasOwn(CORE_OPTIONS, k) ? CORE_OPTIONS[k] : undefined;
+    const own = Object.hasOwn(protoTable, k) ? protoTable[k] : undefined;
+    const spec = core ?? own;
+    if (!spec) throw new ConfigError('PW_ERR_CONFIG_UNKNOWN_KEY', k, `unknown key for protocol ${protocol.name}`);
+    (core ? v : extra)[k] = checkValue(k, spec, raw);
+  }
+  for (const [k, spec] of Object.entries(CORE_OPTIONS)) if (!(k in v)) v[k] = spec.default;
+  for (const [k, spec] of Object.entries(protoTable)) if (!(k in extra)) extra[k] = spec.default;
+
+  const dest = resolveDest(v, extras);
+  const listen = resolveListen(v, extras);
+  const compile = (key: string) => ((v[key] as readonly string[]).map((p) => compileLinear(key, p)) as LineMatcher[]);
+  const options: ProtocolOptions = {
+    maxLineLength: (v['maxLineLength'] as number | null) ?? protocol.defaultMaxLineLength,
+    lineEnding: ((v['lineEnding'] as string | null) ?? (protocol.name === 'generic' ? 'any' : 'crlf')) as ProtocolOptions['lineEnding'],
+    allowNul: v['allowNul'] as boolean,
+    allowBareCr: v['allowBareCr'] as boolean,
+    allow: compile('allowList'),
+    deny: compile('denyList'),
+    forwardUnterminated: v['forwardUnterminated'] as boolean,
+    extra,
+  };
+  const cfg: Config = {
+    protocol,
+    listen,
+    dest,
+    options,
+    idleTimeoutMs: (v['idleTimeout'] as number) * 1000,
+    sessionTimeoutMs: (v['sessionTimeout'] as number) * 1000,
+    connectTimeoutMs: (v['connectTimeout'] as number) * 1000,
+    maxViolations: v['maxViolations'] as number,
+    maxConnections: v['maxConnections'] as number,
+    logLevel: v['logLevel'] as 0 | 1 | 2 | 3,
+    syslogFacility: v['syslogFacility'] as Facility,
+    logStderr: v['logStderr'] as boolean,
+    configFile: extras.config ?? null,
+  };
+  return deepFreeze(cfg);
+}
+
+function resolveDest(v: Record<string, OptionValue>, extras: FlagExtras): Destination {
+  if (extras.connect !== undefined && extras.exec !== undefined) {
+    throw new ConfigError('PW_ERR_CONFIG_DEST', '--connect/--exec', 'give one of them, not both');
+  }
+  if (extras.connect !== undefined) return parseConnect(extras.connect);
+  if (extras.exec !== undefined) return execDest('--exec', extras.exec);
+  const type = v['destType'];
+  const addr = v['destAddr'] as string | null;
+  const port = v['destPort'] as number | null;
+  const cmd = v['pipeCmd'] as string | null;
+  switch (type) {
+    case null:
+      throw new ConfigError('PW_ERR_CONFIG_DEST', '--connect/--exec', 'no server given: use --connect, --exec, or destType in the config file');
+    case 'pipe':
+      if (addr !== null || port !== null) throw new ConfigError('PW_ERR_CONFIG_DEST', 'destAddr', 'not used with destType = "pipe"');
+      if (cmd === null) throw new ConfigError('PW_ERR_CONFIG_DEST', 'pipeCmd', 'required with destType = "pipe"');
+      return execDest('pipeCmd', cmd);
+    case 'ip':
+      if (cmd !== null) throw new ConfigError('PW_ERR_CONFIG_DEST', 'pipeCmd', 'not used with destType = "ip"');
+      if (addr === null) throw new ConfigError('PW_ERR_CONFIG_DEST', 'destAddr', 'required with destType = "ip"');
+      if (port === null) throw new ConfigError('PW_ERR_CONFIG_DEST', 'destPort', 'required with destType = "ip"');
+      return { type: 'tcp', host: addr, port };
+    case 'unix':
+      if (cmd !== null || port !== null) throw new ConfigError('PW_ERR_CONFIG_DEST', 'destType', 'unix takes destAddr (a socket path) only');
+      if (addr === null || !addr.startsWith('/')) throw new ConfigError('PW_ERR_CONFIG_DEST', 'destAddr', expected('an absolute socket path', addr));
+      return { type: 'unix', path: addr };
+    default:
+      throw new ConfigError('PW_ERR_CONFIG_VALUE', 'destType', expected('ip, unix or pipe', type));
+  }
+}
+
+function execDest(key: string, cmd: string): Destination {
+  const argv = splitCommand(cmd);
+  if (typeof argv === 'string') throw new ConfigError('PW_ERR_CONFIG_DEST', key, argv);
+  return { type: 'exec', argv };
+}
+
+function resolveListen(v: Record<string, OptionValue>, extras: FlagExtras): ListenAddress | null {
+  if (extras.listen !== undefined) return parseListen(extras.listen);
+  const standalone = v['standalone'] as boolean;
+  const port = v['listenPort'] as number | null;
+  const host = v['listenAddr'] as string | null;
+  if (!standalone) {
+    if (port !== null || host !== null) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'listenPort', 'only used with standalone = true');
+    return null;
+  }
+  if (port === null) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'listenPort', 'required with standalone = true');
+  return { host, port };
+}

@@ -1,0 +1,53 @@
+import type { Readable, Writable } from 'node:stream';
+
+/**
+ * One side of a session (client or server) as the session sees it: a byte
+ * source and a byte sink with backpressure and half-close. A socket is both;
+ * stdin/stdout and a child's stdout/stdin are two streams behind one channel.
+ * A later TLS layer (STARTTLS) wraps the client's socket and becomes a new
+ * channel of the same shape.
+ */
+export class Channel {
+  private ended = false;
+  constructor(
+    readonly input: Readable,
+    readonly output: Writable,
+    private readonly destroyer: () => void = () => {
+      input.destroy();
+      if ((output as unknown) !== input) output.destroy();
+    },
+  ) {}
+
+  /** Queue bytes; false means "stop sending until 'drain'". */
+  write(bytes: Buffer): boolean {
+    return this.output.write(bytes);
+  }
+
+  /** Half-close: no more bytes from us, after the queued ones. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.output.end();
+  }
+
+  get writeEnded(): boolean {
+    return this.ended;
+  }
+
+  /** True when everything we wrote has been handed to the OS. */
+  get writeFinished(): boolean {
+    return this.output.writableFinished;
+  }
+
+  pause(): void {
+    this.input.pause();
+  }
+
+  resume(): void {
+    this.input.resume();
+  }
+
+  destroy(): void {
+    this.destroyer();
+  }
+}

@@ -1,0 +1,156 @@
+import { spawn } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
+import type { Destination } from '../config.js';
+import { ProtowrapError } from '../errors.js';
+import { Channel } from './channel.js';
+
+/** Most bytes of one stderr line of a spawned server kept for the log. */
+const MAX_STDERR_LINE = 512;
+/** Most stderr lines of one spawned server logged; the rest are counted. */
+const MAX_STDERR_LINES = 200;
+/** How long a spawned server may take to exit after its stdin is closed. */
+export const CHILD_EXIT_GRACE_MS = 5000;
+
+export interface ServerConnection {
+  readonly channel: Channel;
+  /** For logs: tcp:host:port, unix:/path, exec:argv0. */
+  readonly describe: string;
+  /** Spawned servers only: settles when the child has been reaped. */
+  readonly exited: Promise<string> | null;
+  /** True once a spawned server has exited. */
+  hasExited(): boolean;
+  /** Ends the server for good: closes the socket, or TERMs (then KILLs) the child. */
+  stop(): void;
+}
+
+export function describeDest(dest: Destination): string {
+  switch (dest.type) {
+    case 'tcp':
+      return dest.host.includes(':') ? `tcp:[${dest.host}]:${dest.port}` : `tcp:${dest.host}:${dest.port}`;
+    case 'unix':
+      return `unix:${dest.path}`;
+    case 'exec':
+      return `exec:${dest.argv.join(' ')}`;
+    default: {
+      const never: never = dest;
+      throw new Error(`unknown destination ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/**
+ * Reaches the real server. Rejects with PW_ERR_SERVER_UNAVAILABLE when it
+ * cannot be reached in time or the command cannot be started.
+ */
+export function connectServer(dest: Destination, timeoutMs: number, onStderr: (line: string) => void): Promise<ServerConnection> {
+  return dest.type === 'exec' ? spawnServer(dest.argv, timeoutMs, onStderr) : dialServer(dest, timeoutMs);
+}
+
+function dialServer(dest: Extract<Destination, { type: 'tcp' | 'unix' }>, timeoutMs: number): Promise<ServerConnection> {
+  const describe = describeDest(dest);
+  return new Promise((resolve, reject) => {
+    const sock: Socket =
+      dest.type === 'tcp'
+        ? connect({ host: dest.host, port: dest.port, allowHalfOpen: true, noDelay: true })
+        : connect({ path: dest.path, allowHalfOpen: true });
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new ProtowrapError('PW_ERR_SERVER_UNAVAILABLE', `${describe}: no connection after ${timeoutMs} ms`));
+    }, timeoutMs);
+    sock.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new ProtowrapError('PW_ERR_SERVER_UNAVAILABLE', `${describe}: ${err.code ?? err.message}`, { cause: err }));
+    });
+    sock.once('connect', () => {
+      clearTimeout(timer);
+      sock.removeAllListeners('error');
+      resolve({
+        channel: new Channel(sock, sock),
+        describe,
+        exited: null,
+        hasExited: () => false,
+        stop: () => sock.destroy(),
+      });
+    });
+  });
+}
+
+function spawnServer(argv: readonly string[], timeoutMs: number, onStderr: (line: string) => void): Promise<ServerConnection> {
+  const describe = `exec:${argv[0]}`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    let exited = false;
+    let settle: (s: string) => void = () => {};
+    const exitedP = new Promise<string>((r) => (settle = r));
+    child.once('exit', (code, signal) => {
+      exited = true;
+      settle(signal ? `killed by ${signal}` : `exit ${code}`);
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new ProtowrapError('PW_ERR_SERVER_UNAVAILABLE', `${describe}: did not start in ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      exited = true;
+      settle(`failed: ${err.code ?? err.message}`);
+      reject(new ProtowrapError('PW_ERR_SERVER_UNAVAILABLE', `${describe}: ${err.code ?? err.message}`, { cause: err }));
+    });
+    child.once('spawn', () => {
+      clearTimeout(timer);
+      child.removeAllListeners('error');
+      child.on('error', () => {}); // a failed kill() after exit: nothing to do
+      // EPIPE when the server exits while we write: the session sees the close.
+      child.stdin.on('error', () => {});
+      pipeStderr(child.stderr, onStderr);
+      let killTimer: NodeJS.Timeout | null = null;
+      resolve({
+        channel: new Channel(child.stdout, child.stdin, () => {
+          child.stdin.destroy();
+          child.stdout.destroy();
+        }),
+        describe,
+        exited: exitedP,
+        hasExited: () => exited,
+        stop: () => {
+          if (exited || killTimer) return;
+          child.stdin.destroy();
+          child.kill('SIGTERM');
+          killTimer = setTimeout(() => child.kill('SIGKILL'), CHILD_EXIT_GRACE_MS);
+          killTimer.unref();
+          void exitedP.then(() => killTimer && clearTimeout(killTimer));
+        },
+      });
+    });
+  });
+}
+
+/** A spawned server's stderr goes to the log, line by line, bounded; never to the client. */
+function pipeStderr(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let buf = '';
+  let lines = 0;
+  let dropped = 0;
+  const emit = (s: string) => {
+    if (lines < MAX_STDERR_LINES) {
+      lines++;
+      onLine(s);
+    } else dropped++;
+  };
+  stream.setEncoding('latin1');
+  stream.on('data', (chunk: string) => {
+    buf += chunk;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      emit(buf.slice(0, Math.min(nl, MAX_STDERR_LINE)));
+      buf = buf.slice(nl + 1);
+    }
+    if (buf.length > MAX_STDERR_LINE) {
+      emit(buf.slice(0, MAX_STDERR_LINE));
+      buf = '';
+    }
+  });
+  stream.on('end', () => {
+    if (buf.length > 0) emit(buf);
+    if (dropped > 0) onLine(`(${dropped} more stderr lines not logged)`);
+  });
+}

@@ -1,0 +1,143 @@
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { writeSync } from 'node:fs';
+import type { Facility } from '../config.js';
+import type { LogSink, Severity } from './logger.js';
+
+/**
+ * Most lines waiting for syslog. A client that provokes refusals faster than
+ * syslog takes them must not grow our memory: past this, lines are counted
+ * and dropped, and the count is logged when the queue drains.
+ */
+export const MAX_QUEUED_LOG_LINES = 1000;
+
+interface NativeSyslog {
+  open(ident: string, option: number, facility: string): void;
+  log(level: string, msg: string, cb: () => void): void;
+  option: Record<string, number>;
+}
+
+/**
+ * syslog(3) through modern-syslog (ident "protowrap", LOG_PID, the configured
+ * facility). modern-syslog hands each line to a libuv worker thread; with
+ * more than one in flight, lines could reach syslog out of order, so they are
+ * sent one at a time from a bounded queue.
+ */
+export class SyslogSink implements LogSink {
+  private readonly queue: { level: Severity; msg: string }[] = [];
+  private busy = false;
+  private dropped = 0;
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    private readonly native: NativeSyslog,
+    facility: Facility,
+  ) {
+    native.open('protowrap', native.option['LOG_PID'] ?? 1, facility);
+  }
+
+  write(severity: Severity, message: string): void {
+    if (this.queue.length >= MAX_QUEUED_LOG_LINES) {
+      this.dropped++;
+      return;
+    }
+    this.queue.push({ level: severity, msg: message });
+    if (!this.busy) this.next();
+  }
+
+  private next(): void {
+    let item = this.queue.shift();
+    if (!item && this.dropped > 0) {
+      item = { level: 'warning', msg: `${this.dropped} log lines dropped: syslog too slow` };
+      this.dropped = 0;
+    }
+    if (!item) {
+      this.busy = false;
+      const w = this.waiters;
+      this.waiters = [];
+      for (const f of w) f();
+      return;
+    }
+    this.busy = true;
+    this.native.log(item.level, item.msg, () => this.next());
+  }
+
+  flush(): Promise<void> {
+    if (!this.busy) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
+
+/**
+ * The fallback when the native addon cannot load: one long-lived util-linux
+ * logger(1) process reading lines on its stdin. Slower to start, same result.
+ */
+export class LoggerCommandSink implements LogSink {
+  private readonly child;
+  private failed = false;
+  constructor(facility: Facility) {
+    this.child = spawn('logger', ['-t', 'protowrap', '--id=' + process.pid, '--prio-prefix'], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    this.child.on('error', () => {
+      this.failed = true;
+    });
+    this.child.stdin.on('error', () => {
+      this.failed = true;
+    });
+    this.child.unref();
+    (this.child.stdin as unknown as { unref?: () => void }).unref?.();
+    this.facilityCode = FACILITY_CODES[facility];
+  }
+  private readonly facilityCode: number;
+
+  write(severity: Severity, message: string): void {
+    if (this.failed) return;
+    const pri = this.facilityCode * 8 + SEVERITY_CODES[severity];
+    this.child.stdin.write(`<${pri}>${message.replace(/\n/g, ' ')}\n`);
+  }
+
+  flush(): Promise<void> {
+    if (this.failed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.child.once('exit', () => resolve());
+      this.child.once('error', () => resolve());
+      this.child.stdin.end();
+    });
+  }
+}
+
+const SEVERITY_CODES: Record<Severity, number> = { err: 3, warning: 4, notice: 5, info: 6, debug: 7 };
+const FACILITY_CODES: Record<Facility, number> = {
+  kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9, authpriv: 10, ftp: 11,
+  local0: 16, local1: 17, local2: 18, local3: 19, local4: 20, local5: 21, local6: 22, local7: 23,
+};
+
+/** Opens syslog: the native addon if it loads, else logger(1). */
+export function openSyslog(facility: Facility): LogSink {
+  try {
+    const require = createRequire(import.meta.url);
+    const native = require('modern-syslog') as NativeSyslog;
+    return new SyslogSink(native, facility);
+  } catch {
+    return new LoggerCommandSink(facility);
+  }
+}
+
+/**
+ * Log lines on stderr, for by-hand use (--log-stderr). Written synchronously
+ * so that nothing is lost at exit. Never used when stderr is a socket: under
+ * inetd that is the client's connection.
+ */
+export class StderrSink implements LogSink {
+  write(severity: Severity, message: string): void {
+    try {
+      writeSync(2, `protowrap[${process.pid}]: ${severity}: ${message}\n`);
+    } catch {
+      // stderr closed: nothing to do.
+    }
+  }
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,117 @@
+import { writeSync } from 'node:fs';
+import { CliInfo, parseCli } from './cli.js';
+import { buildConfig, readConfigFile, type Config } from './config.js';
+import { enableLinearRegexps } from './core/safe-regex.js';
+import { ExitCode, ProtowrapError } from './errors.js';
+import { stdioClient, fdIsSocket } from './io/stdio.js';
+import { Listener } from './io/listener.js';
+import { Session } from './io/session.js';
+import { describeDest } from './io/server.js';
+import { Logger, type LogSink } from './log/logger.js';
+import { openSyslog, StderrSink } from './log/syslog.js';
+
+/**
+ * Entry point; the only place that exits. In inetd mode fd 0/1 (and 2) are
+ * the client's socket: nothing but protocol traffic may be written there, so
+ * every message goes to syslog, and to stderr only when stderr is no socket.
+ */
+async function main(argv: readonly string[]): Promise<never> {
+  enableLinearRegexps();
+  const stderrFree = !fdIsSocket(2);
+  let logger: Logger | null = null;
+  const fail = async (err: unknown): Promise<never> => {
+    const pe = err instanceof ProtowrapError ? err : null;
+    const msg = pe ? pe.message : `internal error: ${(err as Error)?.stack ?? String(err)}`;
+    const code = pe ? pe.exitCode : ExitCode.software;
+    const log = logger ?? new Logger([openSyslog('daemon')], 0);
+    log.log('err', msg.replace(/\n/g, ' | '));
+    if (stderrFree) writeLine(2, `protowrap: ${msg}`);
+    await log.flush();
+    process.exit(code);
+  };
+  process.on('uncaughtException', (e) => void fail(e));
+  process.on('unhandledRejection', (e) => void fail(e));
+
+  let cfg: Config;
+  let check = false;
+  try {
+    const cli = parseCli(argv);
+    check = cli.check;
+    const file = cli.extras.config ? await readConfigFile(cli.extras.config) : null;
+    cfg = buildConfig(file, cli.flags, cli.extras);
+  } catch (err) {
+    if (err instanceof CliInfo) {
+      if (!fdIsSocket(1)) writeLine(1, err.text.trimEnd());
+      process.exit(ExitCode.ok);
+    }
+    return fail(err);
+  }
+  if (check) {
+    writeLine(1, describeConfig(cfg));
+    process.exit(ExitCode.ok);
+  }
+  const sinks: LogSink[] = [openSyslog(cfg.syslogFacility)];
+  if (cfg.logStderr && stderrFree) sinks.push(new StderrSink());
+  logger = new Logger(sinks, cfg.logLevel);
+  const log = logger;
+
+  if (cfg.listen) {
+    const listener = new Listener(cfg, log);
+    let where: { address: string; port: number };
+    try {
+      where = await listener.listen();
+    } catch (err) {
+      return fail(new ProtowrapError('PW_ERR_SERVER_UNAVAILABLE', `cannot listen on ${cfg.listen.host ?? '*'}:${cfg.listen.port}: ${(err as Error).message}`));
+    }
+    log.log('notice', `listening on ${where.address}:${where.port} protocol=${cfg.protocol.name} server=${describeDest(cfg.dest)}`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
+    log.log('notice', 'shutting down');
+    await listener.close();
+    await log.flush();
+    process.exit(ExitCode.ok);
+  }
+
+  const client = stdioClient();
+  const session = new Session(client.channel, client.address, cfg, log);
+  const stop = () => session.shutdown();
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  const result = await session.start();
+  await log.flush();
+  process.exit(result.end === 'server_unavailable' ? ExitCode.unavailable : ExitCode.ok);
+}
+
+function writeLine(fd: number, s: string): void {
+  try {
+    writeSync(fd, s + '\n');
+  } catch {
+    // nowhere to say it
+  }
+}
+
+/** What --check prints: the resolved configuration, one key per line. */
+function describeConfig(cfg: Config): string {
+  const o = cfg.options;
+  const lines = [
+    `protocol        ${cfg.protocol.name}`,
+    `mode            ${cfg.listen ? `standalone, listening on ${cfg.listen.host ?? '*'}:${cfg.listen.port}` : 'inetd (client on stdin/stdout)'}`,
+    `server          ${describeDest(cfg.dest)}${cfg.dest.type === 'exec' ? `  argv=${JSON.stringify(cfg.dest.argv)}` : ''}`,
+    `maxLineLength   ${o.maxLineLength}`,
+    `lineEnding      ${o.lineEnding}`,
+    `allowList       ${JSON.stringify(o.allow.map((m) => m.source))}`,
+    `denyList        ${JSON.stringify(o.deny.map((m) => m.source))}`,
+    `idleTimeout     ${cfg.idleTimeoutMs / 1000}`,
+    `sessionTimeout  ${cfg.sessionTimeoutMs / 1000}`,
+    `maxViolations   ${cfg.maxViolations}`,
+    `logLevel        ${cfg.logLevel}`,
+    `syslogFacility  ${cfg.syslogFacility}`,
+  ];
+  for (const [k, v] of Object.entries(o.extra)) lines.push(`${k.padEnd(16)}${JSON.stringify(v)}`);
+  if (cfg.configFile) lines.push(`config file     ${cfg.configFile}`);
+  return lines.join('\n');
+}
+
+void main(process.argv.slice(2));
