@@ -69,7 +69,7 @@ export const CORE_OPTIONS: OptionTable = {
   maxViolations: { kind: 'integer', min: 1, max: 1000000, default: 10, doc: 'refused lines before the connection is closed' },
   maxConnections: { kind: 'integer', min: 1, max: 100000, default: 256, doc: 'concurrent sessions (standalone)' },
   logLevel: { kind: 'integer', min: 0, max: 3, default: 1, doc: '0 refusals/errors, 1 +sessions, 2 +states, 3 +lines' },
-  syslogFacility: { kind: 'string', default: 'daemon', oneOf: FACILITIES, doc: 'syslog facility' },
+  syslogFacility: { kind: 'string', default: null, oneOf: FACILITIES, doc: 'syslog facility (default: the protocol\'s, else daemon)' },
   logStderr: { kind: 'boolean', default: false, doc: 'also log to stderr (by-hand use only)' },
 };
 
@@ -228,7 +228,7 @@ export function buildConfig(file: RawOptions | null, flags: RawOptions, extras: 
     maxViolations: v['maxViolations'] as number,
     maxConnections: v['maxConnections'] as number,
     logLevel: v['logLevel'] as 0 | 1 | 2 | 3,
-    syslogFacility: v['syslogFacility'] as Facility,
+    syslogFacility: ((v['syslogFacility'] as Facility | null) ?? protocol.defaultFacility ?? 'daemon'),
     logStderr: v['logStderr'] as boolean,
     configFile: extras.config ?? null,
   };

@@ -3,7 +3,7 @@ import { CliInfo, parseCli } from './cli.js';
 import { buildConfig, readConfigFile, type Config } from './config.js';
 import { enableLinearRegexps } from './core/safe-regex.js';
 import { ExitCode, ProtowrapError } from './errors.js';
-import { stdioClient, fdIsSocket } from './io/stdio.js';
+import { stdioClient, fdIsClient } from './io/stdio.js';
 import { Listener } from './io/listener.js';
 import { Session } from './io/session.js';
 import { describeDest } from './io/server.js';
@@ -17,7 +17,7 @@ import { openSyslog, StderrSink } from './log/syslog.js';
  */
 async function main(argv: readonly string[]): Promise<never> {
   enableLinearRegexps();
-  const stderrFree = !fdIsSocket(2);
+  const stderrFree = !fdIsClient(2);
   let logger: Logger | null = null;
   const fail = async (err: unknown): Promise<never> => {
     const pe = err instanceof ProtowrapError ? err : null;
@@ -41,7 +41,7 @@ async function main(argv: readonly string[]): Promise<never> {
     cfg = buildConfig(file, cli.flags, cli.extras);
   } catch (err) {
     if (err instanceof CliInfo) {
-      if (!fdIsSocket(1)) writeLine(1, err.text.trimEnd());
+      if (!fdIsClient(1)) writeLine(1, err.text.trimEnd());
       process.exit(ExitCode.ok);
     }
     return fail(err);

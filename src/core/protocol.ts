@@ -19,7 +19,16 @@ export type RefusalCode =
   | 'too_many_logins'
   | 'early_talker'
   | 'not_supported'
-  | 'policy';
+  | 'policy'
+  | 'bad_syntax'
+  | 'pipelining'
+  | 'literal'
+  | 'too_large'
+  | 'blocked_sender'
+  | 'blocked_body'
+  | 'relay_denied'
+  | 'too_many_recipients'
+  | 'smuggling';
 
 /** What to do with one client line. */
 export type ClientVerdict =
@@ -90,6 +99,8 @@ export interface Protocol {
   readonly summary: string;
   /** Default line limit in octets, line ending excluded. */
   readonly defaultMaxLineLength: number;
+  /** Syslog facility when the configuration names none (SMTP: mail). */
+  readonly defaultFacility?: 'mail' | 'daemon' | 'ftp' | 'auth';
   /** The protocol's own configuration keys (seed names such as maxLoginAttempts). */
   readonly options?: OptionTable;
   createSession(ctx: SessionContext, options: ProtocolOptions): ProtocolSession;

@@ -12,13 +12,30 @@ export interface StdioClient {
   readonly isSocket: boolean;
 }
 
-/** True when the fd is a socket: then it is the client's connection, never a place for messages. */
-export function fdIsSocket(fd: number): boolean {
+function sameFile(a: number, b: number): boolean {
   try {
-    return fstatSync(fd).isSocket();
+    const x = fstatSync(a);
+    const y = fstatSync(b);
+    return x.dev === y.dev && x.ino === y.ino;
   } catch {
     return false;
   }
+}
+
+/**
+ * True when fd is the client's connection: a socket that is also fd 0 or
+ * fd 1 (inetd, xinetd and systemd hand the one accepted socket over as fds
+ * 0, 1 and 2). Nothing but protocol traffic may be written there. A socket
+ * of its own (node's child_process pipes are socketpairs) is not the client.
+ */
+export function fdIsClient(fd: number): boolean {
+  try {
+    if (!fstatSync(fd).isSocket()) return false;
+  } catch {
+    return false;
+  }
+  // fd is a socket here, so "same file" means the same socket.
+  return sameFile(fd, 0) || sameFile(fd, 1);
 }
 
 /**
@@ -30,13 +47,13 @@ export function fdIsSocket(fd: number): boolean {
  */
 export function stdioClient(): StdioClient {
   const in0 = fstatSync(0);
-  if (in0.isSocket()) {
+  if (in0.isSocket() && sameFile(0, 1)) {
     const sock = new Socket({ fd: 0, readable: true, writable: true, allowHalfOpen: true });
     sock.setNoDelay(true);
     const addr = sock.remoteAddress;
     return { channel: new Channel(sock, sock), address: addr ? normaliseAddress(addr) : 'unix', isSocket: true };
   }
-  const input: Readable = in0.isFIFO() ? new Socket({ fd: 0, readable: true, writable: false }) : createReadStream('', { fd: 0 });
+  const input: Readable = in0.isFIFO() || in0.isSocket() ? new Socket({ fd: 0, readable: true, writable: false }) : createReadStream('', { fd: 0 });
   const out1 = fstatSync(1);
   const output: Writable = out1.isFIFO() || out1.isSocket()
     ? new Socket({ fd: 1, readable: false, writable: true })

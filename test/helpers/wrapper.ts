@@ -1,0 +1,94 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+/** The built single-file executable under test (npm test builds it first). */
+export const WRAPPER = fileURLToPath(new URL('../../dist/protowrap.js', import.meta.url));
+
+/** A free TCP port on loopback (bind to port 0, read it, release it). */
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as AddressInfo).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+export interface PipedRun {
+  /** Bytes the wrapper wrote to its stdout (what the client received). */
+  stdout: Buffer;
+  /** Log lines from --log-stderr. */
+  stderr: string;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/**
+ * Runs the wrapper in inetd mode with stdin/stdout as pipes (a session piped
+ * in by hand). Adds --log-stderr so the test can read the log.
+ */
+export function runPiped(args: readonly string[], input: Buffer | string, opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<PipedRun> {
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, [WRAPPER, '--log-stderr', ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString('latin1')));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      rej(new Error(`wrapper did not exit in time; stderr so far:\n${err}`));
+    }, opts.timeoutMs ?? 20_000);
+    child.on('error', rej);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      res({ stdout: Buffer.concat(out), stderr: err, code, signal });
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(input);
+  });
+}
+
+export interface Standalone {
+  readonly child: ChildProcess;
+  readonly port: number;
+  /** Log lines so far (--log-stderr). */
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts the wrapper as a standalone daemon on a free loopback port and waits until it listens. */
+export async function startStandalone(args: readonly string[]): Promise<Standalone> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [WRAPPER, '--log-stderr', '--listen', `127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (b: Buffer) => (err += b.toString('latin1')));
+  const deadline = Date.now() + 10_000;
+  while (!err.includes('listening on')) {
+    if (child.exitCode !== null) throw new Error(`wrapper exited ${child.exitCode}: ${err}`);
+    if (Date.now() > deadline) throw new Error(`wrapper did not listen: ${err}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    child,
+    port,
+    logs: () => err,
+    stop: () =>
+      new Promise<void>((r) => {
+        if (child.exitCode !== null) return r();
+        child.once('exit', () => r());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Waits until cond() is true, polling; throws with the message after timeoutMs. */
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
