@@ -35,7 +35,8 @@ export function fdIsClient(fd: number): boolean {
     return false;
   }
   // fd is a socket here, so "same file" means the same socket.
-  return sameFile(fd, 0) || sameFile(fd, 1);
+  if (fd === 0) return true;
+  return sameFile(fd, 0) || (fd !== 1 && sameFile(fd, 1) && fdIsClient(1));
 }
 
 /**
