@@ -217,6 +217,7 @@ export function buildConfig(file: RawOptions | null, flags: RawOptions, extras: 
     forwardUnterminated: v['forwardUnterminated'] as boolean,
     extra,
   };
+  protocol.checkOptions?.(options);
   const cfg: Config = {
     protocol,
     listen,

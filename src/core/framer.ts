@@ -89,6 +89,16 @@ export class LineFramer {
     this.rawLeft = n;
   }
 
+  /**
+   * Abandon a raw run that has not been handed out yet (an IMAP synchronizing
+   * literal the server refused): the bytes that follow are lines again.
+   */
+  cancelRaw(): void {
+    if (this.mode !== 'raw') return;
+    this.mode = 'line';
+    this.rawLeft = 0;
+  }
+
   /** Stop handing out data; the rest of the current chunk is kept until resume(). */
   pause(): void {
     this.paused = true;
@@ -190,7 +200,8 @@ export class LineFramer {
         this.partLen += avail;
         return chunk.length;
       }
-      return this.overlong(this.parts.length > 0 ? this.parts[0]! : chunk.subarray(pos), chunk, lf);
+      const first = this.parts.length > 0 ? this.parts[0]! : chunk.subarray(pos, lf < 0 ? chunk.length : lf + 1);
+      return this.overlong(first, chunk, lf);
     }
     let line: Buffer;
     if (this.partLen === 0) {

@@ -43,6 +43,23 @@ export type ClientVerdict =
       readonly raw?: number;
       /** From the next line on, the line limit is this (SMTP DATA text lines). */
       readonly maxLineLength?: number;
+      /** The line carries credentials (AUTH): logs show its first word only. */
+      readonly secret?: boolean;
+      /**
+       * The protocol keeps the line itself instead of forwarding it now (e.g.
+       * an SMTP message body held until a policy has seen all of it). This is
+       * no violation; the protocol sends the bytes later through toServer.
+       */
+      readonly keep?: boolean;
+      /** The protocol's own answer to the client (e.g. SMTP's 354 for a held body). */
+      readonly toClient?: Buffer;
+      /**
+       * Bytes the protocol sends to the server after the line (if forwarded):
+       * its own commands (SMTP DATA, RSET) or client bytes it kept and validated.
+       */
+      readonly toServer?: readonly Buffer[];
+      /** A line for the log (notice), already escaped: e.g. a message's accounting. */
+      readonly note?: string;
     }
   | {
       readonly kind: 'refuse';
@@ -53,6 +70,14 @@ export type ClientVerdict =
       readonly reply?: Buffer;
       /** Close the session after the reply (e.g. login attempts exhausted). */
       readonly close?: boolean;
+      /** Bytes the protocol sends to the server after the reply (e.g. SMTP RSET after a discarded message). */
+      readonly toServer?: readonly Buffer[];
+      /** Stop reading client lines until a serverData() release. */
+      readonly hold?: boolean;
+      /** The line carries credentials: the log shows its first word only. */
+      readonly secret?: boolean;
+      /** Context appended to the refusal's log line, already escaped (e.g. an SMTP envelope). */
+      readonly note?: string;
     };
 
 /** What to do with bytes from the server. */
@@ -61,6 +86,19 @@ export interface ServerVerdict {
   readonly toClient: Buffer | readonly Buffer[] | null;
   /** The server answered what a held client line was waiting for. */
   readonly release?: boolean;
+  /** Bytes the protocol sends to the server now (e.g. a held SMTP body after the server's 354). */
+  readonly toServer?: readonly Buffer[];
+  /** From the next client line on, the line limit is this (set before a release takes effect). */
+  readonly maxLineLength?: number;
+  /** Lines for the log (notice), already escaped: e.g. one accounting line per accepted message. */
+  readonly notes?: readonly string[];
+  /**
+   * Drop the raw run a held line asked for: the server refused the command
+   * (an IMAP tagged NO/BAD instead of `+`), so the client will not send it.
+   */
+  readonly cancelRaw?: boolean;
+  /** Close the session after toClient (e.g. IMAP login attempts exhausted: `* BYE`). */
+  readonly close?: boolean;
 }
 
 /** Replies the wrapper itself may need to send, in the protocol's own form. */
@@ -103,6 +141,11 @@ export interface Protocol {
   readonly defaultFacility?: 'mail' | 'daemon' | 'ftp' | 'auth';
   /** The protocol's own configuration keys (seed names such as maxLoginAttempts). */
   readonly options?: OptionTable;
+  /**
+   * Checks the protocol's own option values once, when the configuration is
+   * read (e.g. compiles regex lists); throws ConfigError. Optional.
+   */
+  checkOptions?(options: ProtocolOptions): void;
   createSession(ctx: SessionContext, options: ProtocolOptions): ProtocolSession;
 }
 

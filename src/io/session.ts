@@ -7,6 +7,14 @@ import type { Logger } from '../log/logger.js';
 import type { Channel } from './channel.js';
 import { connectServer, describeDest, type ServerConnection } from './server.js';
 
+/** A client line for the log: escaped, or only its first word when it carries credentials. */
+function shownLine(line: Buffer, contentEnd: number, secret: boolean | undefined): string {
+  if (!secret) return escapeForLog(line, 0, contentEnd);
+  const sp = line.indexOf(0x20);
+  const end = sp >= 0 && sp < contentEnd ? sp : Math.min(contentEnd, 16);
+  return `${escapeForLog(line, 0, end)} <hidden>`;
+}
+
 /** How long a closing side may take to take its last bytes before it is cut. */
 const CLOSE_GRACE_MS = 5000;
 
@@ -116,6 +124,10 @@ export class Session implements FramerSink {
     });
     c.input.on('data', (chunk: Buffer) => this.onClientData(chunk));
     c.input.on('end', () => this.onClientEof());
+    // A stream destroyed without 'end' (or before we listened) has ended too.
+    c.input.on('close', () => this.onClientEof());
+    s.input.on('close', () => this.onServerEof());
+    if (c.input.destroyed) queueMicrotask(() => this.onClientEof());
     if (server.exited) {
       void server.exited.then((how) => {
         if (this.log.wants(1)) this.log.log('info', `server exited ${this.tag}: ${how}`);
@@ -158,9 +170,13 @@ export class Session implements FramerSink {
     switch (v.kind) {
       case 'forward':
         if (line) {
-          if (this.log.wants(3)) this.log.log('debug', `line ${this.tag} state=${this.proto.state}: ${escapeForLog(line, 0, contentEnd)}`);
-          this.toServer(line);
+          if (this.log.wants(3)) this.log.log('debug', `${v.keep ? 'kept' : 'line'} ${this.tag} state=${this.proto.state}: ${shownLine(line, contentEnd, v.secret)}`);
+          // keep: the protocol holds the line (e.g. an SMTP body) and sends it later itself.
+          if (!v.keep) this.toServer(line);
         }
+        if (v.note) this.log.log('notice', `note ${this.tag}: ${v.note}`);
+        if (v.toClient) this.toClient(v.toClient);
+        if (v.toServer) for (const b of v.toServer) this.toServer(b);
         if (v.maxLineLength !== undefined) this.framer.setMaxLineLength(v.maxLineLength);
         if (v.raw !== undefined) this.framer.rawBytes(v.raw);
         if (v.hold) {
@@ -170,9 +186,14 @@ export class Session implements FramerSink {
         return;
       case 'refuse': {
         this.refused++;
-        const shown = line ? ` line="${escapeForLog(line, 0, contentEnd)}"` : '';
-        this.log.log('warning', `refused ${this.tag} state=${this.proto.state} code=${v.code} reason="${v.reason}"${shown}`);
+        const shown = line ? ` line="${shownLine(line, contentEnd, v.secret)}"` : '';
+        this.log.log('warning', `refused ${this.tag} state=${this.proto.state} code=${v.code} reason="${v.reason}"${shown}${v.note ? ` ${v.note}` : ''}`);
         if (v.reply) this.toClient(v.reply);
+        if (v.toServer && !v.close) for (const b of v.toServer) this.toServer(b);
+        if (v.hold && !v.close) {
+          this.held = true;
+          this.framer.pause();
+        }
         if (v.close) {
           this.closeBoth('protocol_close', 'closed by protocol after refusal');
         } else if (this.refused >= this.cfg.maxViolations) {
@@ -195,6 +216,7 @@ export class Session implements FramerSink {
   }
 
   private onClientEof(): void {
+    if (this.clientEof) return;
     this.clientEof = true;
     if (this.closing) return;
     if (!this.framer.isPaused) this.finishClientInput();
@@ -232,6 +254,14 @@ export class Session implements FramerSink {
     let ok = true;
     for (const b of out) if (!this.client.writeEnded) ok = this.client.write(b) && ok;
     if (!ok) server.channel.pause();
+    if (v.notes) for (const n of v.notes) this.log.log('notice', `note ${this.tag}: ${n}`);
+    if (v.toServer && !this.closing) for (const b of v.toServer) this.toServer(b);
+    if (v.maxLineLength !== undefined) this.framer.setMaxLineLength(v.maxLineLength);
+    if (v.close) {
+      this.closeBoth('protocol_close', 'closed by protocol after a server reply');
+      return;
+    }
+    if (v.cancelRaw) this.framer.cancelRaw();
     if (v.release && this.held) {
       this.held = false;
       this.framer.resume();
@@ -241,6 +271,7 @@ export class Session implements FramerSink {
   }
 
   private onServerEof(): void {
+    if (this.serverEof) return;
     this.serverEof = true;
     if (this.log.wants(1)) this.log.log('info', `server closed its side ${this.tag}`);
     this.client.end();

@@ -54,7 +54,7 @@ export function stdioClient(): StdioClient {
     const addr = sock.remoteAddress;
     return { channel: new Channel(sock, sock), address: addr ? normaliseAddress(addr) : 'unix', isSocket: true };
   }
-  const input: Readable = in0.isFIFO() || in0.isSocket() ? new Socket({ fd: 0, readable: true, writable: false }) : createReadStream('', { fd: 0 });
+  const input: Readable = in0.isFIFO() || in0.isSocket() ? new Socket({ fd: 0, readable: true, writable: false, allowHalfOpen: true }) : createReadStream('', { fd: 0 });
   const out1 = fstatSync(1);
   const output: Writable = out1.isFIFO() || out1.isSocket()
     ? new Socket({ fd: 1, readable: false, writable: true })

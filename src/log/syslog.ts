@@ -33,7 +33,9 @@ export class SyslogSink implements LogSink {
     private readonly native: NativeSyslog,
     facility: Facility,
   ) {
-    native.open('protowrap', native.option['LOG_PID'] ?? 1, facility);
+    // modern-syslog knows facilities and levels by their C names (LOG_DAEMON,
+    // LOG_WARNING); any other string would reach syslog(3) as 0: kern.emerg.
+    native.open('protowrap', native.option['LOG_PID'] ?? 1, `LOG_${facility.toUpperCase()}`);
   }
 
   write(severity: Severity, message: string): void {
@@ -59,7 +61,7 @@ export class SyslogSink implements LogSink {
       return;
     }
     this.busy = true;
-    this.native.log(item.level, item.msg, () => this.next());
+    this.native.log(`LOG_${item.level.toUpperCase()}`, item.msg, () => this.next());
   }
 
   flush(): Promise<void> {

@@ -1,0 +1,151 @@
+import { BlockList, isIP } from 'node:net';
+import type { OptionTable } from '../../core/options.js';
+import type { LineMatcher, ProtocolOptions } from '../../core/protocol.js';
+import { compileLinear } from '../../core/safe-regex.js';
+import { ConfigError } from '../../errors.js';
+import { addressForms, type ParsedPath } from './path.js';
+
+/**
+ * The SMTP keys. The seed's names (Listing 3) keep the seed's meaning:
+ * blockAddrList, blockBodyList, maxMsgSize, maxRcpt, relayIpList,
+ * relayDomainList. The rest are ours.
+ */
+export const SMTP_OPTIONS: OptionTable = {
+  blockAddrList: { kind: 'stringList', default: [], doc: 'senders refused at MAIL FROM (550): suffix of the address, case-insensitive' },
+  blockBodyList: { kind: 'stringList', default: [], regex: true, doc: 'a message line (or unfolded header) matching one of these is discarded (550)' },
+  blockBodyIgnoreCase: { kind: 'boolean', default: true, doc: 'blockBodyList ignores case (false: Perl\'s default, case-sensitive)' },
+  maxMsgSize: { kind: 'integer', min: 0, max: 2147483647, default: 0, doc: 'bytes of message data, 0 = no limit (552)' },
+  maxRcpt: { kind: 'integer', min: 0, max: 1000000, default: 0, doc: 'recipients in one SMTP session, 0 = no limit (452)' },
+  relayIpList: { kind: 'stringList', default: [], doc: 'clients allowed to relay: address prefix (192.168.150.) or CIDR' },
+  relayDomainList: { kind: 'stringList', default: [], doc: 'domains we relay for, as sender or recipient domain (seed)' },
+  relayStrict: { kind: 'boolean', default: false, doc: 'only recipient domains count for relayDomainList (the seed also counts the sender\'s)' },
+  bodyHoldLimit: {
+    kind: 'integer', min: 1024, max: 1073741824, default: 10485760,
+    doc: 'bytes of one message held in memory while a body policy checks it; larger ones are refused (552)',
+  },
+  textLineLength: { kind: 'integer', min: 78, max: 1048576, default: 998, doc: 'bytes per DATA text line, CRLF excluded (RFC 5321: 1000 with CRLF)' },
+  authLineLength: { kind: 'integer', min: 510, max: 1048576, default: 12288, doc: 'bytes per AUTH response line (RFC 4954: 12288)' },
+};
+
+export interface IpRules {
+  readonly prefixes: readonly string[];
+  readonly cidr: BlockList;
+  readonly any: boolean;
+}
+
+/** The compiled SMTP policy: built once per configuration. */
+export interface SmtpPolicy {
+  readonly blockAddr: readonly string[];
+  readonly blockBody: readonly LineMatcher[];
+  readonly maxMsgSize: number;
+  readonly maxRcpt: number;
+  readonly relayIp: IpRules;
+  readonly relayDomains: readonly string[];
+  readonly relayStrict: boolean;
+  /** Relay control is on when either relay list is set (empty lists: the server decides). */
+  readonly relayControl: boolean;
+  /** A body policy needs the whole message before the server may see it. */
+  readonly holdBody: boolean;
+  /** Most bytes of one held message (the smaller of maxMsgSize and bodyHoldLimit). */
+  readonly holdLimit: number;
+  readonly commandLineLength: number;
+  readonly textLineLength: number;
+  readonly authLineLength: number;
+}
+
+/** Shows an IPv4 client reached over IPv6 (::ffff:a.b.c.d) as a.b.c.d; lower-cases. */
+export function normaliseIp(a: string): string {
+  const lower = a.toLowerCase();
+  return lower.startsWith('::ffff:') && lower.indexOf('.') > 0 ? lower.slice(7) : lower;
+}
+
+const IP_PREFIX_CHARS = /^[0-9a-f.:]+$/;
+
+function compileIpRules(list: readonly string[]): IpRules {
+  const prefixes: string[] = [];
+  const cidr = new BlockList();
+  let any = false;
+  for (const raw of list) {
+    const e = normaliseIp(raw.trim());
+    const slash = e.indexOf('/');
+    if (slash >= 0) {
+      const net = normaliseIp(e.slice(0, slash));
+      const bitsText = e.slice(slash + 1);
+      const fam = isIP(net);
+      const bits = /^\d{1,3}$/.test(bitsText) ? Number(bitsText) : -1;
+      if (fam === 0 || bits < 0 || bits > (fam === 4 ? 32 : 128)) {
+        throw new ConfigError('PW_ERR_CONFIG_VALUE', 'relayIpList', `${JSON.stringify(raw)} is not a valid CIDR block`);
+      }
+      cidr.addSubnet(net, bits, fam === 4 ? 'ipv4' : 'ipv6');
+      any = true;
+    } else {
+      if (e.length === 0 || !IP_PREFIX_CHARS.test(e)) {
+        throw new ConfigError('PW_ERR_CONFIG_VALUE', 'relayIpList', `${JSON.stringify(raw)} is neither an address prefix nor a CIDR block`);
+      }
+      prefixes.push(e);
+      any = true;
+    }
+  }
+  return { prefixes, cidr, any };
+}
+
+/** relayIpList: a prefix of the client's address (anchored at the start, as the seed), or a CIDR block. */
+export function ipAllowed(rules: IpRules, clientAddress: string): boolean {
+  const a = normaliseIp(clientAddress);
+  if (rules.prefixes.some((p) => a.startsWith(p))) return true;
+  const fam = isIP(a);
+  return fam !== 0 && rules.cidr.check(a, fam === 4 ? 'ipv4' : 'ipv6');
+}
+
+/**
+ * relayDomainList, anchored to the end at a label boundary: "mydomain.org"
+ * covers mydomain.org and any.sub.mydomain.org, but not evilmydomain.org
+ * (the seed's plain suffix would, which makes any lookalike domain a relay).
+ */
+export function domainListed(list: readonly string[], domain: string): boolean {
+  if (domain.length === 0) return false;
+  return list.some((d) => domain === d || domain.endsWith(d.startsWith('.') ? d : `.${d}`));
+}
+
+/** blockAddrList: the seed's "anchored to end of string", case-insensitive, on every form the server may read. */
+export function senderBlocked(p: SmtpPolicy, path: ParsedPath): string | null {
+  if (path.isNull || p.blockAddr.length === 0) return null;
+  for (const form of addressForms(path)) {
+    for (const b of p.blockAddr) if (form.endsWith(b)) return b;
+  }
+  return null;
+}
+
+const cache = new WeakMap<object, SmtpPolicy>();
+
+/** Builds (once per configuration) the policy from the validated options; throws ConfigError. */
+export function smtpPolicy(o: ProtocolOptions): SmtpPolicy {
+  const hit = cache.get(o.extra);
+  if (hit) return hit;
+  const x = o.extra;
+  const list = (k: string) => ((x[k] as readonly string[] | undefined) ?? []);
+  const int = (k: string) => (x[k] as number | undefined) ?? (SMTP_OPTIONS[k] as { default: number }).default;
+  const ignoreCase = (x['blockBodyIgnoreCase'] as boolean | undefined) ?? true;
+  const blockBody = list('blockBodyList').map((s) => compileLinear('blockBodyList', s, ignoreCase));
+  const maxMsgSize = int('maxMsgSize');
+  const bodyHoldLimit = int('bodyHoldLimit');
+  const relayIp = compileIpRules(list('relayIpList'));
+  const relayDomains = list('relayDomainList').map((d) => d.trim().toLowerCase()).filter((d) => d.length > 0);
+  const policy: SmtpPolicy = {
+    blockAddr: list('blockAddrList').map((a) => a.trim().toLowerCase()).filter((a) => a.length > 0),
+    blockBody,
+    maxMsgSize,
+    maxRcpt: int('maxRcpt'),
+    relayIp,
+    relayDomains,
+    relayStrict: (x['relayStrict'] as boolean | undefined) ?? false,
+    relayControl: relayIp.any || relayDomains.length > 0,
+    holdBody: blockBody.length > 0 || maxMsgSize > 0,
+    holdLimit: maxMsgSize > 0 ? Math.min(maxMsgSize, bodyHoldLimit) : bodyHoldLimit,
+    commandLineLength: o.maxLineLength,
+    textLineLength: Math.max(int('textLineLength'), o.maxLineLength),
+    authLineLength: Math.max(int('authLineLength'), o.maxLineLength),
+  };
+  cache.set(o.extra, policy);
+  return policy;
+}
