@@ -388,16 +388,20 @@ export class Session implements FramerSink {
         void exited.then(() => clearTimeout(t));
       } else if (!exited) server.stop();
     }
-    if (this.log.wants(1)) {
-      this.log.log(
-        'info',
-        `session close ${this.tag} end=${this.endReason} bytes_in=${this.bytesIn} bytes_out=${this.bytesOut} refused=${this.refused}`,
-      );
-    }
     const result: SessionResult = { end: this.endReason, refused: this.refused };
+    const report = () => {
+      if (this.log.wants(1)) {
+        this.log.log(
+          'info',
+          `session close ${this.tag} end=${this.endReason} bytes_in=${this.bytesIn} bytes_out=${this.bytesOut} refused=${this.refused}`,
+        );
+      }
+      this.resolveDone(result);
+    };
+    // A spawned server is reaped before the session counts as closed.
     const exited = this.server?.exited;
-    if (exited) void exited.then(() => this.resolveDone(result));
-    else this.resolveDone(result);
+    if (exited) void exited.then(report);
+    else report();
   }
 
   /** Standalone shutdown: close this session now. */

@@ -28,7 +28,7 @@ export function checkLine(o: ProtocolOptions, line: Buffer, contentEnd: number, 
     // latin1 keeps one char per byte, so a pattern sees the bytes as they are.
     const text = line.toString('latin1', 0, contentEnd);
     for (const m of o.deny) {
-      if (m.test(text)) return { kind: 'refuse', code: 'denied_by_rule', reason: `matches deny pattern ${JSON.stringify(m.source)}` };
+      if (m.test(text)) return { kind: 'refuse', code: 'denied_by_rule', reason: `matches deny pattern /${m.source}/` };
     }
     if (o.allow.length > 0 && !o.allow.some((m) => m.test(text))) {
       return { kind: 'refuse', code: 'not_allowed_by_rule', reason: 'matches no allow pattern' };
