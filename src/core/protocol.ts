@@ -43,8 +43,11 @@ export type ClientVerdict =
       readonly raw?: number;
       /** From the next line on, the line limit is this (SMTP DATA text lines). */
       readonly maxLineLength?: number;
-      /** The line carries credentials (AUTH): logs show its first word only. */
-      readonly secret?: boolean;
+      /**
+       * The line carries credentials (AUTH): logs show its first word only;
+       * 'line': the whole line is a credential (a SASL response), logs show none of it.
+       */
+      readonly secret?: boolean | 'line';
       /**
        * The protocol keeps the line itself instead of forwarding it now (e.g.
        * an SMTP message body held until a policy has seen all of it). This is
@@ -74,8 +77,8 @@ export type ClientVerdict =
       readonly toServer?: readonly Buffer[];
       /** Stop reading client lines until a serverData() release. */
       readonly hold?: boolean;
-      /** The line carries credentials: the log shows its first word only. */
-      readonly secret?: boolean;
+      /** The line carries credentials: the log shows its first word only ('line': nothing of it). */
+      readonly secret?: boolean | 'line';
       /** Context appended to the refusal's log line, already escaped (e.g. an SMTP envelope). */
       readonly note?: string;
     };

@@ -8,10 +8,11 @@ import type { Channel } from './channel.js';
 import { connectServer, describeDest, type ServerConnection } from './server.js';
 
 /** A client line for the log: escaped, or only its first word when it carries credentials. */
-function shownLine(line: Buffer, contentEnd: number, secret: boolean | undefined): string {
+function shownLine(line: Buffer, contentEnd: number, secret: boolean | 'line' | undefined): string {
   if (!secret) return escapeForLog(line, 0, contentEnd);
+  if (secret === 'line') return '<hidden>';
   const sp = line.indexOf(0x20);
-  const end = sp >= 0 && sp < contentEnd ? sp : Math.min(contentEnd, 16);
+  const end = sp >= 0 && sp < contentEnd ? sp : 0;
   return `${escapeForLog(line, 0, end)} <hidden>`;
 }
 

@@ -67,10 +67,22 @@ m.logout()`,
     dc.clearMailbox('bob');
   });
 
-  it('stop() ends dovecot and removes its dir', async () => {
-    const other = await startDovecot({ users: [{ name: 'carol', password: 'pw' }] });
-    expect(existsSync(other.maildirOf('carol'))).toBe(true);
-    await other.stop();
+  it('ssl: true offers STLS and STARTTLS; stop() ends dovecot and removes its dir', async () => {
+    const other = await startDovecot({ users: [{ name: 'carol', password: 'pw' }], ssl: true });
+    try {
+      expect(existsSync(other.maildirOf('carol'))).toBe(true);
+      const out = py(
+        `import poplib,imaplib,sys
+p=poplib.POP3('127.0.0.1',int(sys.argv[1])); print(sorted(p.capa())); p.quit()
+m=imaplib.IMAP4('127.0.0.1',int(sys.argv[2])); print(m.capabilities); m.logout()`,
+        String(other.pop3Port),
+        String(other.imapPort),
+      );
+      expect(out).toContain("'STLS'");
+      expect(out).toContain("'STARTTLS'");
+    } finally {
+      await other.stop();
+    }
     expect(existsSync(other.dir)).toBe(false);
     expect(() => process.kill(other.pid, 0)).toThrow();
   });

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -121,7 +121,7 @@ describe('under real superservers, configured from the shipped examples', () => 
     }
   });
 
-  it('every example entry is a valid command line once its protocol exists (--check), and is refused as bad usage before', () => {
+  it('every example entry is a valid command line once its protocol exists (--check), and is refused as bad usage before', async () => {
     const known = new Set(protocolNames());
     const lines: string[][] = inetdEntries(read('inetd.conf.example')).map((e) => e.argv.slice(1));
     for (const f of readdirSync(join(ROOT, 'xinetd.d'))) {
@@ -132,10 +132,22 @@ describe('under real superservers, configured from the shipped examples', () => 
     lines.push(unitKeys(read('systemd/protowrap@.service')).get('ExecStart')!.split(/\s+/).slice(1));
     const protocols = new Set(lines.map((a) => argAfter(a, '--protocol')));
     for (const p of ['generic', 'pop3', 'imap', 'smtp', 'ftp', 'http', 'finger', 'ident']) expect(protocols.has(p), p).toBe(true);
-    for (const args of lines) {
-      const r = spawnSync(process.execPath, [WRAPPER, '--check', ...args], { encoding: 'utf8' });
+    const results = await Promise.all(lines.map((args) => runCheck(args)));
+    lines.forEach((args, i) => {
       const exists = known.has(argAfter(args, '--protocol')!);
-      expect(r.status, `${args.join(' ')}\n${r.stdout}${r.stderr}`).toBe(exists ? 0 : 64);
-    }
+      expect(results[i]!.code, `${args.join(' ')}\n${results[i]!.output}`).toBe(exists ? 0 : 64);
+    });
   });
 });
+
+/** protowrap --check ARGS: exit code and output. */
+function runCheck(args: readonly string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [WRAPPER, '--check', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (output += b.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, output }));
+  });
+}

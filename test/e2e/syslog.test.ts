@@ -45,6 +45,7 @@ describe('syslog through a real rsyslogd', () => {
     expect(rec.received()[before]!.toString('latin1')).toBe('good line\r\nlast\r\n');
 
     const refused = await rs.waitFor((r) => ofPid(run.child.pid)(r) && r.msg.startsWith('refused'), 'for the refusal');
+    expect(refused.program).toBe('protowrap');
     expect(refused.facility).toBe('daemon');
     expect(refused.severity).toBe('warning');
     expect(refused.trustedPid).toBe(String(run.child.pid));

@@ -1,7 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './wrapper.js';
 
@@ -48,6 +48,11 @@ export interface DovecotOptions {
    * to 15 s). Off by default so brute-force tests stay fast; the delay is not what they test.
    */
   authPenalty?: boolean;
+  /**
+   * ssl = yes with a fresh self-signed certificate (openssl): Dovecot then
+   * advertises STLS / STARTTLS. Plaintext logins stay allowed.
+   */
+  ssl?: boolean;
   /** Extra dovecot.conf lines appended at the end. */
   extraConfig?: string;
 }
@@ -58,6 +63,7 @@ export const DEFAULT_USERS: readonly DovecotUser[] = Object.freeze([
 ]);
 
 const START_TIMEOUT_MS = 15_000;
+let messageSeq = 0;
 const STOP_GRACE_MS = 1_500;
 const STOP_TIMEOUT_MS = 5_000;
 
@@ -80,6 +86,8 @@ function mailOwner(): { uid: number; gid: number; user: string; group: string; a
 
 function config(dir: string, imapPort: number, pop3Port: number, opts: DovecotOptions): string {
   const own = mailOwner();
+  // Unprivileged, Dovecot cannot chroot its login and anvil processes.
+  const chroot = own.asRoot ? [] : ['  chroot ='];
   const lines = [
     'protocols = imap pop3',
     'listen = 127.0.0.1',
@@ -87,7 +95,7 @@ function config(dir: string, imapPort: number, pop3Port: number, opts: DovecotOp
     `state_dir = ${dir}/state`,
     `log_path = ${dir}/dovecot.log`,
     `info_log_path = ${dir}/dovecot.log`,
-    'ssl = no',
+    ...(opts.ssl ? ['ssl = yes', `ssl_cert = <${dir}/cert.pem`, `ssl_key = <${dir}/key.pem`] : ['ssl = no']),
     'disable_plaintext_auth = no',
     'auth_mechanisms = plain login',
     'auth_verbose = yes',
@@ -111,6 +119,7 @@ function config(dir: string, imapPort: number, pop3Port: number, opts: DovecotOp
     '  inet_listener imaps {',
     '    port = 0',
     '  }',
+    ...chroot,
     '}',
     'service pop3-login {',
     '  inet_listener pop3 {',
@@ -119,16 +128,25 @@ function config(dir: string, imapPort: number, pop3Port: number, opts: DovecotOp
     '  inet_listener pop3s {',
     '    port = 0',
     '  }',
+    ...chroot,
+    '}',
+    'service anvil {',
+    // Documented way to turn the penalty off: the auth process cannot reach anvil's socket.
+    ...(opts.authPenalty ? [] : ['  unix_listener anvil-auth-penalty {', '    mode = 0', '  }']),
+    ...chroot,
     '}',
   ];
-  if (!opts.authPenalty) {
-    // Documented way to turn the penalty off: the auth process cannot reach anvil's socket.
-    lines.push('service anvil {', '  unix_listener anvil-auth-penalty {', '    mode = 0', '  }', '}');
-  }
   if (!own.asRoot) {
     // Unprivileged: every Dovecot process runs as us (Dovecot supports this for tests).
-    const me = process.env.USER ?? String(own.uid);
-    lines.push(`default_login_user = ${me}`, `default_internal_user = ${me}`, `first_valid_uid = ${own.uid}`, `last_valid_uid = ${own.uid}`);
+    const me = userInfo().username;
+    const group = execFileSync('id', ['-gn'], { encoding: 'utf8' }).trim();
+    lines.push(
+      `default_login_user = ${me}`,
+      `default_internal_user = ${me}`,
+      `default_internal_group = ${group}`,
+      `first_valid_uid = ${own.uid}`,
+      `last_valid_uid = ${own.uid}`,
+    );
   }
   if (opts.extraConfig) lines.push(opts.extraConfig);
   return lines.join('\n') + '\n';
@@ -171,6 +189,13 @@ async function startOnce(opts: DovecotOptions): Promise<Dovecot> {
   const [imapPort, pop3Port] = [await freePort(), await freePort()];
   writeFileSync(join(dir, 'users'), users.map((u) => `${u.name}:{PLAIN}${u.password}::::::\n`).join(''), { mode: 0o644 });
   writeFileSync(join(dir, 'dovecot.conf'), config(dir, imapPort, pop3Port, opts));
+  if (opts.ssl) {
+    // A throwaway certificate: only for Dovecot to offer STLS/STARTTLS on this test's ports.
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost'], {
+      stdio: 'pipe',
+      timeout: 30_000,
+    });
+  }
 
   const maildirOf = (user: string): string => join(dir, 'home', user, 'Maildir');
   for (const u of users) {
@@ -205,6 +230,16 @@ async function startOnce(opts: DovecotOptions): Promise<Dovecot> {
     await new Promise((r) => setTimeout(r, 50));
   }
 
+  // If the test process ends without stop() (a crashed worker), take Dovecot and its dir with it.
+  const onExit = (): void => {
+    signalGroup(child, 'SIGKILL');
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // best effort while the process exits
+    }
+  };
+  process.once('exit', onExit);
   let stopped = false;
   return {
     imapPort,
@@ -214,7 +249,8 @@ async function startOnce(opts: DovecotOptions): Promise<Dovecot> {
     pid: child.pid!,
     maildirOf,
     addMessage(user, message) {
-      const name = `${Date.now()}.${process.pid}_${Math.random().toString(36).slice(2)}.test`;
+      // Dovecot numbers new mail in file name order: a running counter keeps the order of addMessage calls.
+      const name = `${Math.floor(Date.now() / 1000)}.M${String(++messageSeq).padStart(8, '0')}P${process.pid}.test`;
       const tmp = join(maildirOf(user), 'tmp', name);
       const dst = join(maildirOf(user), 'new', name);
       writeFileSync(tmp, message, { mode: 0o600 });
@@ -234,6 +270,7 @@ async function startOnce(opts: DovecotOptions): Promise<Dovecot> {
     async stop() {
       if (stopped) return;
       stopped = true;
+      process.removeListener('exit', onExit);
       // Dovecot runs in its own process group (detached); a login process that is still
       // starting up can ignore SIGTERM for seconds, so the group gets SIGKILL after a grace time.
       signalGroup(child, 'SIGTERM');

@@ -147,6 +147,7 @@ function keywordOf(line: Buffer): { word: string; argStart: number; contentEnd: 
 export function filterEhlo(lines: readonly Buffer[], f: EhloFilter): { lines: Buffer[]; caps: Capabilities } {
   const caps: Capabilities = { pipelining: false, chunking: false, smtputf8: false, auth: new Set() };
   const kept: Buffer[] = [lines[0]!];
+  let sized = false;
   for (let n = 1; n < lines.length; n++) {
     const line = lines[n]!;
     const { word, argStart, contentEnd } = keywordOf(line);
@@ -166,6 +167,7 @@ export function filterEhlo(lines: readonly Buffer[], f: EhloFilter): { lines: Bu
         for (const m of line.toString('latin1', argStart, contentEnd).split(' ')) if (m.length > 0) caps.auth.add(m.toUpperCase());
         break;
       case 'SIZE': {
+        sized = true;
         if (f.maxSize > 0) {
           const text = line.toString('latin1', argStart, contentEnd).trim();
           const server = decimal(text) ?? 0;
@@ -181,6 +183,8 @@ export function filterEhlo(lines: readonly Buffer[], f: EhloFilter): { lines: Bu
     }
     kept.push(line);
   }
+  // A server that states no limit still gets ours announced (RFC 1870), so clients can declare SIZE=.
+  if (!sized && f.maxSize > 0) kept.push(Buffer.from(`${lines[0]!.toString('latin1', 0, 3)}-SIZE ${f.maxSize}\r\n`, 'latin1'));
   // Separators: "-" on every line but the last, " " on the last.
   const out = kept.map((l, i) => {
     const want = i === kept.length - 1 ? 0x20 : 0x2d;

@@ -1,0 +1,119 @@
+/**
+ * The IMAP command table: verb → states where it is legal, argument count,
+ * whether literals may appear, and what the server's tagged answer does to
+ * the state. RFC 9051 (IMAP4rev2) and RFC 3501 (IMAP4rev1) commands and the
+ * common extensions; anything not listed is refused (deny by default).
+ */
+
+/** RFC 9051 section 3. 'logout' also covers a server that said BYE. */
+export type ImapState = 'not_authenticated' | 'authenticated' | 'selected' | 'logout';
+
+/**
+ * What the command's tagged answer changes; the client is held until that
+ * answer so that the next command is judged in the right state.
+ *   login/authenticate: OK → authenticated, NO → one failed login
+ *   select: OK → selected, NO → authenticated (a failed SELECT deselects)
+ *   close: OK → authenticated
+ *   logout: OK → logout
+ *   idle: the server's '+' starts IDLE; the client may then send only DONE
+ */
+export type Effect = 'login' | 'authenticate' | 'select' | 'close' | 'logout' | 'idle';
+
+export interface CommandDef {
+  readonly name: string;
+  readonly states: readonly ImapState[];
+  readonly minArgs: number;
+  readonly maxArgs: number;
+  /** May the arguments hold literals? */
+  readonly literals: boolean;
+  readonly effect?: Effect;
+  /** The arguments are credentials: logs never show them. */
+  readonly secret?: boolean;
+  /** Refused whatever the state: the wrapper cannot follow what it would start. */
+  readonly unsupported?: string;
+}
+
+const ANY: readonly ImapState[] = ['not_authenticated', 'authenticated', 'selected'];
+const NOT_AUTH: readonly ImapState[] = ['not_authenticated'];
+const AUTH: readonly ImapState[] = ['authenticated', 'selected'];
+const AUTH_ONLY: readonly ImapState[] = ['authenticated'];
+const SELECTED: readonly ImapState[] = ['selected'];
+const MANY = Number.MAX_SAFE_INTEGER;
+
+function def(name: string, states: readonly ImapState[], minArgs: number, maxArgs: number, rest: Partial<CommandDef> = {}): CommandDef {
+  return Object.freeze({ name, states, minArgs, maxArgs, literals: maxArgs > 0, ...rest });
+}
+
+const TABLE: readonly CommandDef[] = [
+  // Any state (RFC 9051 6.1; ID: RFC 2971).
+  def('CAPABILITY', ANY, 0, 0),
+  def('NOOP', ANY, 0, 0),
+  def('LOGOUT', ANY, 0, 0, { effect: 'logout' }),
+  def('ID', ANY, 1, 1),
+  // Not authenticated (6.2). STARTTLS would turn the stream into TLS the wrapper cannot read.
+  def('STARTTLS', NOT_AUTH, 0, 0, { unsupported: 'STARTTLS is not available through this gateway' }),
+  def('AUTHENTICATE', NOT_AUTH, 1, 2, { literals: false, effect: 'authenticate', secret: true }),
+  def('LOGIN', NOT_AUTH, 2, 2, { effect: 'login', secret: true }),
+  // Authenticated (6.3), also legal when a mailbox is selected.
+  def('ENABLE', AUTH_ONLY, 1, MANY, { literals: false }),
+  def('SELECT', AUTH, 1, 2, { effect: 'select' }),
+  def('EXAMINE', AUTH, 1, 2, { effect: 'select' }),
+  def('CREATE', AUTH, 1, 2),
+  def('DELETE', AUTH, 1, 1),
+  def('RENAME', AUTH, 2, 2),
+  def('SUBSCRIBE', AUTH, 1, 1),
+  def('UNSUBSCRIBE', AUTH, 1, 1),
+  def('LIST', AUTH, 2, MANY),
+  def('LSUB', AUTH, 2, 2),
+  def('NAMESPACE', AUTH, 0, 0),
+  def('STATUS', AUTH, 2, 2),
+  def('APPEND', AUTH, 2, MANY),
+  def('IDLE', AUTH, 0, 0, { effect: 'idle' }),
+  def('NOTIFY', AUTH, 1, MANY),
+  def('GETQUOTA', AUTH, 1, 1),
+  def('GETQUOTAROOT', AUTH, 1, 1),
+  def('SETQUOTA', AUTH, 2, 2),
+  // ACL (RFC 4314) and METADATA (RFC 5464), offered by Dovecot's acl/imap_metadata setups.
+  def('GETACL', AUTH, 1, 1),
+  def('SETACL', AUTH, 3, 3),
+  def('DELETEACL', AUTH, 2, 2),
+  def('LISTRIGHTS', AUTH, 2, 2),
+  def('MYRIGHTS', AUTH, 1, 1),
+  def('GETMETADATA', AUTH, 2, MANY),
+  def('SETMETADATA', AUTH, 2, 2),
+  // COMPRESS=DEFLATE would compress the stream: the wrapper would be blind.
+  def('COMPRESS', AUTH, 1, 1, { unsupported: 'COMPRESS is not available through this gateway' }),
+  // Selected (6.4).
+  def('CHECK', SELECTED, 0, 0),
+  def('CLOSE', SELECTED, 0, 0, { effect: 'close' }),
+  def('UNSELECT', SELECTED, 0, 0, { effect: 'close' }),
+  def('EXPUNGE', SELECTED, 0, 0),
+  def('SEARCH', SELECTED, 1, MANY),
+  def('FETCH', SELECTED, 2, 3),
+  def('STORE', SELECTED, 3, MANY),
+  def('COPY', SELECTED, 2, 2),
+  def('MOVE', SELECTED, 2, 2),
+  def('SORT', SELECTED, 3, MANY),
+  def('THREAD', SELECTED, 3, MANY),
+  // CONTEXT=SEARCH (RFC 5267).
+  def('CANCELUPDATE', SELECTED, 1, MANY, { literals: false }),
+  def('UID', SELECTED, 1, MANY),
+];
+
+/** UID subcommands (RFC 9051 6.4.9; UID EXPUNGE: UIDPLUS; UID MOVE: RFC 6851). Counts exclude the subcommand. */
+const UID_TABLE: readonly CommandDef[] = [
+  def('FETCH', SELECTED, 2, 3),
+  def('STORE', SELECTED, 3, MANY),
+  def('COPY', SELECTED, 2, 2),
+  def('MOVE', SELECTED, 2, 2),
+  def('SEARCH', SELECTED, 1, MANY),
+  def('EXPUNGE', SELECTED, 1, 1),
+  def('SORT', SELECTED, 3, MANY),
+  def('THREAD', SELECTED, 3, MANY),
+];
+
+export const COMMANDS: ReadonlyMap<string, CommandDef> = new Map(TABLE.map((d) => [d.name, d]));
+export const UID_COMMANDS: ReadonlyMap<string, CommandDef> = new Map(UID_TABLE.map((d) => [d.name, d]));
+
+/** Longest verb in the tables: a longer first word cannot be a command. */
+export const MAX_VERB_LENGTH = 16;

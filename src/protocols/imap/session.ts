@@ -1,0 +1,379 @@
+import type { LineEnding } from '../../core/framer.js';
+import type { ClientVerdict, ProtocolOptions, ProtocolSession, RefusalCode, ServerVerdict, WrapperReply } from '../../core/protocol.js';
+import { checkLine } from '../generic.js';
+import { NO_CAPABILITIES, type CapabilityFlags } from './capability.js';
+import { COMMANDS, MAX_VERB_LENGTH, UID_COMMANDS, type CommandDef, type ImapState } from './commands.js';
+import { ServerScanner, type ServerResponse } from './server.js';
+import { atomEnd, isBase64, newScan, nonSyncAtEnd, scanArgs, scanComplete, scanTag, type LiteralSpec, type ScanState } from './syntax.js';
+
+/** RFC 7888: LITERAL- (and IMAP4rev2) allow non-synchronizing literals up to this size. */
+export const LITERAL_MINUS_MAX = 4096;
+/**
+ * Refusal replies waiting for the server to reach the end of a response (a
+ * reply must never land inside a FETCH literal). More than this many
+ * pipelined refusals while the server is mid-response close the session.
+ */
+const MAX_QUEUED_REPLIES = 32;
+
+export interface ImapLimits {
+  readonly maxLoginAttempts: number;
+  readonly maxLiteralSize: number;
+  readonly maxCommandSize: number;
+}
+
+/**
+ * Where the client's byte stream is:
+ *   command:  a new command starts with the next line
+ *   rest:     the line after a literal goes on with the same command
+ *   auth:     AUTHENTICATE: the server asked for a SASL response line
+ *   idle:     IDLE is active: only DONE may follow
+ */
+type Mode = 'command' | 'rest' | 'auth' | 'idle';
+
+/** What a held client waits for from the server. */
+interface Wait {
+  /** literal: '+' or the tagged answer; auth/idle: '+' or the tagged answer; tagged: the tagged answer. */
+  readonly kind: 'literal' | 'auth' | 'idle' | 'tagged';
+  readonly tag: string;
+  readonly cmd: CommandDef;
+}
+
+/** The command being read (it spans lines when it carries literals). */
+interface Current {
+  readonly tag: string;
+  readonly cmd: CommandDef;
+  readonly scan: ScanState;
+  size: number;
+}
+
+const crlf = (s: string) => Buffer.from(`${s}\r\n`, 'latin1');
+
+/** The wrapper's own words, as untagged BYE (the connection closes after each). */
+const WRAPPER_REPLIES: Readonly<Record<WrapperReply, string>> = {
+  unavailable: '* BYE Server unavailable, try again later',
+  timeout: '* BYE Autologout; idle for too long',
+  too_many_violations: '* BYE Too many invalid commands',
+  shutdown: '* BYE Server shutting down',
+};
+
+/**
+ * One IMAP client connection (RFC 9051, RFC 3501). Pure: it sees client
+ * lines and server bytes and answers with verdicts. The state follows the
+ * server's tagged answers to the commands that change it; the client is held
+ * after such a command until that answer, and after a synchronizing literal
+ * until the server's '+'.
+ */
+export class ImapSession implements ProtocolSession {
+  private st: ImapState = 'not_authenticated';
+  private mode: Mode = 'command';
+  private wait: Wait | null = null;
+  private cur: Current | null = null;
+  private idleTag = '';
+  private failures = 0;
+  private caps: CapabilityFlags = NO_CAPABILITIES;
+  /** A tagged response has been seen: a PREAUTH now would not be a greeting. */
+  private taggedSeen = false;
+  private queued: Buffer[] = [];
+  private readonly scanner = new ServerScanner();
+
+  constructor(
+    private readonly options: ProtocolOptions,
+    private readonly limits: ImapLimits,
+  ) {}
+
+  get state(): string {
+    return this.mode === 'command' ? this.st : `${this.st}/${this.mode}`;
+  }
+
+  /** For tests: bytes the session holds (server head, capability line, queued replies). */
+  get bufferedBytes(): number {
+    let n = this.scanner.bufferedBytes;
+    for (const b of this.queued) n += b.length;
+    return n;
+  }
+
+  // ---- client → server ----------------------------------------------------
+
+  clientLine(line: Buffer, contentEnd: number, ending: LineEnding): ClientVerdict {
+    if (ending === 'none') return { kind: 'refuse', code: 'unterminated', reason: 'input ended inside a command line', secret: 'line' };
+    const bad = checkLine(this.options, line, contentEnd, ending);
+    switch (this.mode) {
+      case 'command':
+        return this.command(line, contentEnd, bad);
+      case 'rest':
+        return this.rest(line, contentEnd, bad);
+      case 'auth':
+        return this.authResponse(line, contentEnd, bad);
+      case 'idle':
+        return this.idleLine(line, contentEnd, bad);
+      default: {
+        const never: never = this.mode;
+        throw new Error(`unknown IMAP mode ${String(never)}`);
+      }
+    }
+  }
+
+  clientOverlong(): ClientVerdict {
+    // The line was discarded unseen: whether it announced a literal is unknown,
+    // so the stream cannot be followed safely any more (Dovecot also disconnects).
+    return this.closeWith('line_too_long', `command line longer than ${this.options.maxLineLength} bytes`, '', 'Command line too long');
+  }
+
+  private command(line: Buffer, contentEnd: number, bad: ClientVerdict | null): ClientVerdict {
+    // A refused line that announced a non-synchronizing literal is followed by
+    // the literal's bytes at once: they cannot be told from commands, so every
+    // refusal of such a line closes the session.
+    const lost = nonSyncAtEnd(line, contentEnd);
+    const tagEnd = scanTag(line, contentEnd);
+    if (tagEnd < 0) {
+      // Not a command at all: it may be a stray SASL response or password, so logs show none of it.
+      if (bad?.kind === 'refuse') return this.refuse(bad.code, bad.reason, '', 'BAD', 'Invalid line', 'line', lost);
+      return this.refuse('bad_syntax', 'no valid tag', '', 'BAD', 'Missing or invalid tag', 'line', lost);
+    }
+    const tag = line.toString('latin1', 0, tagEnd);
+    const verbStart = tagEnd + 1;
+    let verbEnd = atomEnd(line, verbStart, contentEnd);
+    let verb = verbEnd - verbStart <= MAX_VERB_LENGTH ? line.toString('latin1', verbStart, verbEnd).toUpperCase() : '';
+    const secret = verb === 'LOGIN' || verb === 'AUTHENTICATE';
+    if (bad?.kind === 'refuse') return this.refuse(bad.code, bad.reason, tag, 'BAD', 'Invalid characters in command', secret, lost);
+    if (verbEnd < contentEnd && line[verbEnd] !== 0x20) verb = '';
+    let cmd = COMMANDS.get(verb);
+    if (cmd && verb === 'UID') {
+      const subStart = verbEnd + 1;
+      const subEnd = verbEnd < contentEnd ? atomEnd(line, subStart, contentEnd) : subStart;
+      const sub = subEnd - subStart <= MAX_VERB_LENGTH ? line.toString('latin1', subStart, subEnd).toUpperCase() : '';
+      cmd = subEnd < contentEnd && line[subEnd] !== 0x20 ? undefined : UID_COMMANDS.get(sub);
+      verbEnd = subEnd;
+    }
+    if (!cmd) return this.refuse('unknown_command', 'unknown command', tag, 'BAD', 'Unknown command', false, lost);
+    if (cmd.unsupported) return this.refuse('not_supported', `${cmd.name} not supported`, tag, 'BAD', cmd.unsupported, false, lost);
+    if (!cmd.states.includes(this.st)) {
+      return this.refuse('bad_state', `${cmd.name} not allowed in state ${this.st}`, tag, 'BAD', 'Command not allowed in this state', secret, lost);
+    }
+    if (cmd.effect === 'login' && this.caps.loginDisabled) {
+      return this.refuse('policy', 'LOGIN while the server advertises LOGINDISABLED', tag, 'NO', '[PRIVACYREQUIRED] LOGIN is disabled', true, lost);
+    }
+    const scan = newScan();
+    if (verbEnd < contentEnd) {
+      if (verbEnd + 1 === contentEnd) return this.refuse('bad_syntax', `${cmd.name}: trailing space`, tag, 'BAD', 'Invalid arguments', secret, lost);
+      const r = scanArgs(line, verbEnd + 1, contentEnd, scan);
+      if (!r.ok) return this.refuse('bad_syntax', `${cmd.name}: ${r.reason}`, tag, 'BAD', 'Invalid arguments', secret, lost);
+      if (scan.args > cmd.maxArgs) return this.refuse('bad_argument', `${cmd.name}: too many arguments`, tag, 'BAD', 'Too many arguments', secret, lost);
+      if (r.literal) {
+        if (!cmd.literals) return this.refuse('literal', `literal not allowed in ${cmd.name}`, tag, 'BAD', 'Literal not allowed here', secret, lost);
+        return this.literal({ tag, cmd, scan, size: line.length }, r.literal, true);
+      }
+    }
+    const incomplete = scanComplete(scan);
+    if (incomplete) return this.refuse('bad_syntax', `${cmd.name}: ${incomplete}`, tag, 'BAD', 'Invalid arguments', secret);
+    if (scan.args < cmd.minArgs) return this.refuse('bad_argument', `${cmd.name}: missing arguments`, tag, 'BAD', 'Missing arguments', secret);
+    if (cmd.effect === 'authenticate' && scan.args === 2) {
+      // SASL-IR (RFC 4959): the initial response is base64 or '='.
+      const ir = line.lastIndexOf(0x20, contentEnd - 1) + 1;
+      if (!isBase64(line, ir, contentEnd)) return this.refuse('bad_argument', 'initial response is not base64', tag, 'BAD', 'Invalid initial response', true);
+    }
+    if (line.length > this.limits.maxCommandSize) return this.refuse('too_large', `${cmd.name}: command over maxCommandSize`, tag, 'BAD', 'Command too large', secret);
+    return this.complete(tag, cmd, true);
+  }
+
+  /** A literal announced at the end of a line of the current command. */
+  private literal(c: Current, lit: LiteralSpec, firstLine: boolean): ClientVerdict {
+    const secret: boolean | 'line' = c.cmd.secret === true ? (firstLine ? true : 'line') : false;
+    const nonSync = lit.nonSync || lit.minus;
+    // Once part of the command has reached the server, a refusal cannot be
+    // answered cleanly: the session is closed.
+    const close = nonSync || !firstLine;
+    if (lit.minus) return this.refuse('literal', 'literal {n-} is not IMAP syntax', c.tag, 'BAD', 'Invalid literal', secret, close);
+    if (lit.nonSync && !this.caps.literalPlus && !(this.caps.literalMinus && lit.size <= LITERAL_MINUS_MAX)) {
+      const why = this.caps.literalMinus ? 'non-synchronizing literal over 4096 octets (LITERAL-)' : 'non-synchronizing literal without LITERAL+';
+      return this.refuse('literal', why, c.tag, 'BAD', 'Non-synchronizing literal not allowed', secret, close);
+    }
+    if (lit.size > this.limits.maxLiteralSize) {
+      return this.refuse('too_large', `literal of ${lit.size} octets over maxLiteralSize`, c.tag, 'NO', '[TOOBIG] Literal too large', secret, close);
+    }
+    if (c.size + lit.size > this.limits.maxCommandSize) {
+      return this.refuse('too_large', 'command over maxCommandSize', c.tag, 'NO', '[TOOBIG] Command too large', secret, close);
+    }
+    c.size += lit.size;
+    this.cur = c;
+    this.mode = 'rest';
+    if (lit.nonSync) return { kind: 'forward', raw: lit.size, secret };
+    this.wait = { kind: 'literal', tag: c.tag, cmd: c.cmd };
+    return { kind: 'forward', raw: lit.size, hold: true, secret };
+  }
+
+  /** The line after a literal: more arguments, maybe another literal, or the command's end. */
+  private rest(line: Buffer, contentEnd: number, bad: ClientVerdict | null): ClientVerdict {
+    const c = this.cur!;
+    // The line after a LOGIN literal may be the password itself: logs show none of it.
+    const secret: boolean | 'line' = c.cmd.secret === true ? 'line' : false;
+    if (bad?.kind === 'refuse') return this.closeWith(bad.code, `${bad.reason} (inside a command)`, c.tag, 'Invalid characters in command', secret);
+    c.size += line.length;
+    if (c.size > this.limits.maxCommandSize) return this.closeWith('too_large', 'command over maxCommandSize', c.tag, 'Command too large', secret);
+    const r = scanArgs(line, 0, contentEnd, c.scan);
+    if (!r.ok) return this.closeWith('bad_syntax', `${r.reason} (after a literal)`, c.tag, 'Invalid arguments', secret);
+    if (c.scan.args > c.cmd.maxArgs) return this.closeWith('bad_argument', 'too many arguments', c.tag, 'Too many arguments', secret);
+    if (r.literal) return this.literal(c, r.literal, false);
+    const incomplete = scanComplete(c.scan);
+    if (incomplete) return this.closeWith('bad_syntax', incomplete, c.tag, 'Invalid arguments', secret);
+    if (c.scan.args < c.cmd.minArgs) return this.closeWith('bad_argument', 'missing arguments', c.tag, 'Missing arguments', secret);
+    return this.complete(c.tag, c.cmd, false);
+  }
+
+  /** A whole command has been read: forward its last line; hold when its answer changes the state. */
+  private complete(tag: string, cmd: CommandDef, firstLine: boolean): ClientVerdict {
+    this.cur = null;
+    this.mode = 'command';
+    const secret: boolean | 'line' = cmd.secret === true ? (firstLine ? true : 'line') : false;
+    switch (cmd.effect) {
+      case undefined:
+        return { kind: 'forward', secret };
+      case 'authenticate':
+        this.wait = { kind: 'auth', tag, cmd };
+        return { kind: 'forward', hold: true, secret };
+      case 'idle':
+        this.wait = { kind: 'idle', tag, cmd };
+        return { kind: 'forward', hold: true };
+      case 'login':
+      case 'select':
+      case 'close':
+      case 'logout':
+        this.wait = { kind: 'tagged', tag, cmd };
+        return { kind: 'forward', hold: true, secret };
+      default: {
+        const never: never = cmd.effect;
+        throw new Error(`unknown IMAP effect ${String(never)}`);
+      }
+    }
+  }
+
+  /** A SASL response line (RFC 9051 6.2.2): base64, or '*' to cancel. */
+  private authResponse(line: Buffer, contentEnd: number, bad: ClientVerdict | null): ClientVerdict {
+    const c = this.cur!;
+    if (bad?.kind === 'refuse') return this.closeWith(bad.code, `${bad.reason} (SASL response)`, c.tag, 'Invalid SASL response', 'line');
+    const cancel = contentEnd === 1 && line[0] === 0x2a;
+    if (!cancel && !isBase64(line, 0, contentEnd)) return this.closeWith('bad_syntax', 'SASL response is not base64', c.tag, 'Invalid SASL response', 'line');
+    this.wait = { kind: 'auth', tag: c.tag, cmd: c.cmd };
+    return { kind: 'forward', hold: true, secret: 'line' };
+  }
+
+  /** IDLE is active (RFC 2177): DONE ends it; nothing else may be sent. */
+  private idleLine(line: Buffer, contentEnd: number, bad: ClientVerdict | null): ClientVerdict {
+    if (bad?.kind === 'refuse') return this.refuse(bad.code, bad.reason, '', 'BAD', 'Expected DONE', false);
+    const done = contentEnd === 4 && line.toString('latin1', 0, 4).toUpperCase() === 'DONE';
+    if (!done) return this.refuse('bad_state', 'a line other than DONE during IDLE', '', 'BAD', 'Expected DONE', false);
+    this.mode = 'command';
+    return { kind: 'forward' };
+  }
+
+  /**
+   * A refusal answered in IMAP form: `TAG BAD text` (or `* BAD` without a
+   * valid tag). With close, `* BYE` follows and the session ends. A reply
+   * that would land inside a server response waits for its end.
+   */
+  private refuse(code: RefusalCode, reason: string, tag: string, status: 'BAD' | 'NO', text: string, secret: boolean | 'line', close = false): ClientVerdict {
+    if (close) return this.closeWith(code, reason, tag, text, secret, status);
+    const reply = crlf(`${tag || '*'} ${status} ${text}`);
+    if (this.scanner.atBoundary) return { kind: 'refuse', code, reason, reply, secret };
+    if (this.queued.length >= MAX_QUEUED_REPLIES) return this.closeWith('pipelining', 'too many refused commands pipelined', tag, text, secret, status);
+    this.queued.push(reply);
+    return { kind: 'refuse', code, reason, secret };
+  }
+
+  private closeWith(code: RefusalCode, reason: string, tag: string, text: string, secret: boolean | 'line' = true, status: 'BAD' | 'NO' = 'BAD'): ClientVerdict {
+    const lines = tag ? [`${tag} ${status} ${text}`, '* BYE Closing connection'] : [`* BYE ${text}`];
+    return { kind: 'refuse', code, reason, reply: Buffer.concat([...this.queued.splice(0), ...lines.map(crlf)]), close: true, secret };
+  }
+
+  // ---- server → client ----------------------------------------------------
+
+  serverData(chunk: Buffer): ServerVerdict {
+    let release = false;
+    let cancelRaw = false;
+    let close = false;
+    const onResponse = (r: ServerResponse) => {
+      if (r.caps) this.caps = r.caps;
+      const a = this.onResponse(r);
+      release ||= a.release;
+      cancelRaw ||= a.cancelRaw;
+      close ||= a.close;
+    };
+    const atBoundary = () => (this.queued.length > 0 ? this.queued.splice(0) : null);
+    const out = this.scanner.feed(chunk, onResponse, atBoundary);
+    if (close) {
+      return { toClient: [...(out ?? [chunk]), crlf('* BYE Too many failed login attempts')], close: true };
+    }
+    return { toClient: out, release, cancelRaw };
+  }
+
+  private onResponse(r: ServerResponse): { release: boolean; cancelRaw: boolean; close: boolean } {
+    const none = { release: false, cancelRaw: false, close: false };
+    const w = this.wait;
+    switch (r.kind) {
+      case 'continuation':
+        if (!w || w.kind === 'tagged') return none; // no '+' expected: passed on, nothing changes
+        this.wait = null;
+        if (w.kind === 'auth') {
+          this.mode = 'auth';
+          this.cur = { tag: w.tag, cmd: w.cmd, scan: newScan(), size: 0 };
+        } else if (w.kind === 'idle') {
+          this.mode = 'idle';
+          this.idleTag = w.tag;
+        }
+        return { ...none, release: true };
+      case 'tagged': {
+        this.taggedSeen = true;
+        if (this.mode === 'idle' && r.tag === this.idleTag) this.mode = 'command';
+        if (!w || r.tag !== w.tag) return none;
+        this.wait = null;
+        const cancelRaw = w.kind === 'literal';
+        if (cancelRaw || w.kind === 'auth') {
+          this.mode = 'command';
+          this.cur = null;
+        }
+        return { release: true, cancelRaw, close: this.applyTagged(w.cmd, r.word) };
+      }
+      case 'untagged':
+        if (r.word === 'BYE') this.st = 'logout';
+        // PREAUTH is a greeting (Dovecot may send "* OK Waiting for authentication..." before it).
+        else if (r.word === 'PREAUTH' && !this.taggedSeen && this.st === 'not_authenticated') this.st = 'authenticated';
+        return none;
+      default: {
+        const never: never = r.kind;
+        throw new Error(`unknown response kind ${String(never)}`);
+      }
+    }
+  }
+
+  /** The tagged answer to a state-changing command. Returns true when the session must close. */
+  private applyTagged(cmd: CommandDef, status: string): boolean {
+    switch (cmd.effect) {
+      case 'login':
+      case 'authenticate':
+        if (status === 'OK') this.st = 'authenticated';
+        else if (status === 'NO' && ++this.failures >= this.limits.maxLoginAttempts) return true;
+        return false;
+      case 'select':
+        if (status === 'OK') this.st = 'selected';
+        else if (status === 'NO') this.st = 'authenticated';
+        return false;
+      case 'close':
+        if (status === 'OK') this.st = 'authenticated';
+        return false;
+      case 'logout':
+        if (status === 'OK') this.st = 'logout';
+        return false;
+      case 'idle':
+      case undefined:
+        return false;
+      default: {
+        const never: never = cmd.effect;
+        throw new Error(`unknown IMAP effect ${String(never)}`);
+      }
+    }
+  }
+
+  reply(kind: WrapperReply): Buffer {
+    return crlf(WRAPPER_REPLIES[kind]);
+  }
+}

@@ -1,0 +1,273 @@
+/**
+ * IMAP command syntax (RFC 9051 section 9, RFC 3501 section 9): tags, verbs
+ * and the argument stream, scanned with byte tables and a small state
+ * machine, never with regular expressions. The scanner does not build a parse
+ * tree: it checks that the arguments are well-formed tokens (atoms, quoted
+ * strings, parenthesised lists, [sections]), counts the top-level arguments
+ * and finds a literal announced at the end of a line. Being strict here is
+ * what keeps a non-synchronizing literal from being read differently by the
+ * wrapper and by the server (a line the server rejects before its literal
+ * would make the server read the literal's bytes as commands).
+ */
+
+const SP = 0x20;
+const DQUOTE = 0x22;
+const LPAREN = 0x28;
+const RPAREN = 0x29;
+const LBRACKET = 0x5b;
+const BACKSLASH = 0x5c;
+const RBRACKET = 0x5d;
+const LBRACE = 0x7b;
+const RBRACE = 0x7d;
+const TILDE = 0x7e;
+const PLUS = 0x2b;
+const MINUS = 0x2d;
+
+function table(pred: (b: number) => boolean): Uint8Array {
+  const t = new Uint8Array(256);
+  for (let b = 0; b < 256; b++) t[b] = pred(b) ? 1 : 0;
+  return t;
+}
+
+const isSpecial = (b: number, specials: string) => specials.includes(String.fromCharCode(b));
+
+/** tag = 1*<any ASTRING-CHAR except "+">: visible ASCII but ( ) { SP % * " \ +. */
+export const TAG_CHAR = table((b) => b > 0x20 && b < 0x7f && !isSpecial(b, '(){%*"\\+'));
+
+/**
+ * Bytes of an atom-like argument: ATOM-CHAR plus the list wildcards % and *
+ * (LIST patterns, sequence sets), \ (flags) and ] (ASTRING-CHAR). '[' opens
+ * a section and is handled by the scanner.
+ */
+export const ARG_ATOM_CHAR = table((b) => b > 0x20 && b < 0x7f && !isSpecial(b, '(){"['));
+
+/** Bytes allowed inside a quoted string besides the two escapes: no CTL; 8-bit allowed (UTF-8, RFC 9051). */
+const QUOTED_CHAR = table((b) => b >= 0x20 && b !== 0x7f && b !== DQUOTE && b !== BACKSLASH);
+
+/** Longest tag accepted. Real clients use a few characters; a bound keeps server-side matching cheap. */
+export const MAX_TAG_LENGTH = 64;
+/** Deepest nesting of parentheses accepted (BODYSTRUCTURE-like search keys stay far below). */
+export const MAX_PAREN_DEPTH = 32;
+/** Literal sizes with more digits are refused (64 bits hold 20 digits; larger sizes are nonsense). */
+const MAX_LITERAL_DIGITS = 20;
+
+/**
+ * Reads a tag at the start of a line. Returns the index of the SP after it,
+ * or -1 when there is no valid tag followed by SP.
+ */
+export function scanTag(line: Uint8Array, end: number): number {
+  let i = 0;
+  while (i < end && TAG_CHAR[line[i]!] === 1) {
+    if (i >= MAX_TAG_LENGTH) return -1;
+    i++;
+  }
+  if (i === 0 || i >= end || line[i] !== SP) return -1;
+  return i;
+}
+
+/** Reads an atom (a verb) from start; returns its end (SP, end of line, or a byte that is no ATOM-CHAR). */
+export function atomEnd(line: Uint8Array, start: number, end: number): number {
+  let i = start;
+  while (i < end && ARG_ATOM_CHAR[line[i]!] === 1 && line[i] !== RBRACKET && line[i] !== BACKSLASH) i++;
+  return i;
+}
+
+/** A literal announced at the end of a line: {n}, {n+}, {n-}, or literal8 ~{n}. */
+export interface LiteralSpec {
+  readonly size: number;
+  /** {n+}: the client sends the bytes without waiting for the server's '+'. */
+  readonly nonSync: boolean;
+  /** {n-}: not IMAP syntax (RFC 7888 writes non-synchronizing literals as {n+}); refused. */
+  readonly minus: boolean;
+  /** ~{n}: a literal8 (RFC 3516 BINARY). */
+  readonly binary: boolean;
+}
+
+/** Scanner state, carried across the lines of one command (a literal splits a command into lines). */
+export interface ScanState {
+  /** Parenthesis depth outside sections. */
+  depth: number;
+  /** Inside a [section] of an atom (BODY[HEADER.FIELDS (FROM)]). */
+  section: boolean;
+  /** Parenthesis depth inside the section. */
+  sectionDepth: number;
+  /** Top-level arguments seen so far. */
+  args: number;
+  /** 'token': a token may start here; 'sep': a token just ended, SP or ')' or ']' must follow. */
+  expect: 'token' | 'sep';
+}
+
+export function newScan(): ScanState {
+  return { depth: 0, section: false, sectionDepth: 0, args: 0, expect: 'token' };
+}
+
+export type ScanResult = { readonly ok: true; readonly literal: LiteralSpec | null } | { readonly ok: false; readonly reason: string };
+
+const fail = (reason: string): ScanResult => ({ ok: false, reason });
+
+/**
+ * Scans argument bytes line[start, end) (the line's content, ending
+ * excluded) and updates st. A literal may only stand at the very end of the
+ * line; the command then goes on on the line after the literal's bytes.
+ */
+export function scanArgs(line: Uint8Array, start: number, end: number, st: ScanState): ScanResult {
+  let i = start;
+  while (i < end) {
+    const b = line[i]!;
+    if (b < 0x20 || b === 0x7f) return fail('control byte in command');
+    if (st.expect === 'sep') {
+      if (b === SP) {
+        st.expect = 'token';
+        i++;
+      } else if (b === RPAREN) {
+        if (st.section) {
+          if (st.sectionDepth === 0) return fail('unbalanced parenthesis');
+          st.sectionDepth--;
+        } else {
+          if (st.depth === 0) return fail('unbalanced parenthesis');
+          st.depth--;
+        }
+        i++;
+      } else if (b === RBRACKET && st.section && st.sectionDepth === 0) {
+        i = closeSection(line, i, end, st);
+      } else {
+        return fail('expected a space between arguments');
+      }
+      continue;
+    }
+    // A token starts here.
+    if (b === SP) return fail('empty argument (two spaces)');
+    if (!st.section && st.depth === 0) st.args++;
+    if (b === LPAREN) {
+      if (st.section) {
+        if (++st.sectionDepth > MAX_PAREN_DEPTH) return fail('parentheses nested too deep');
+      } else if (++st.depth > MAX_PAREN_DEPTH) return fail('parentheses nested too deep');
+      // A list is one argument (counted above); what is inside is not counted.
+      if (i + 1 < end && line[i + 1] === RPAREN) {
+        // An empty list "()".
+        if (st.section) st.sectionDepth--;
+        else st.depth--;
+        i += 2;
+        st.expect = 'sep';
+        continue;
+      }
+      i++;
+      continue;
+    }
+    if (b === RBRACKET && st.section && st.sectionDepth === 0) {
+      // An empty section: BODY[].
+      i = closeSection(line, i, end, st);
+      continue;
+    }
+    if (b === DQUOTE) {
+      const q = quotedEnd(line, i + 1, end);
+      if (q < 0) return fail('unterminated or malformed quoted string');
+      i = q;
+      st.expect = 'sep';
+      continue;
+    }
+    if (b === LBRACE || (b === TILDE && i + 1 < end && line[i + 1] === LBRACE)) {
+      const lit = literalAt(line, b === TILDE ? i + 1 : i, end);
+      if (!lit) return fail('malformed literal, or a literal not at the end of the line');
+      st.expect = 'sep';
+      return { ok: true, literal: { ...lit, binary: b === TILDE } };
+    }
+    if (b === LBRACKET && !st.section) {
+      // '[' is an ATOM-CHAR: it may start an astring ([Gmail]/Sent); a section needs a name before it (BODY[).
+      i++;
+    } else if (ARG_ATOM_CHAR[b] !== 1) {
+      return fail('byte not allowed in an atom');
+    }
+    while (i < end && ARG_ATOM_CHAR[line[i]!] === 1 && !(st.section && line[i] === RBRACKET)) i++;
+    if (i < end && line[i] === LBRACKET && !st.section) {
+      st.section = true;
+      st.sectionDepth = 0;
+      st.expect = 'token';
+      i++;
+      continue;
+    }
+    st.expect = 'sep';
+  }
+  return { ok: true, literal: null };
+}
+
+      // An empty section: BODY[].
+/** ']' closes a section; the atom may go on (BODY[]<0.100>). Returns the next index. */
+function closeSection(line: Uint8Array, i: number, end: number, st: ScanState): number {
+  st.section = false;
+  st.sectionDepth = 0;
+  i++;
+  while (i < end && ARG_ATOM_CHAR[line[i]!] === 1 && line[i] !== RBRACKET) i++;
+  st.expect = 'sep';
+  return i;
+}
+
+/** From just after the opening quote: the index after the closing quote, or -1. */
+function quotedEnd(line: Uint8Array, i: number, end: number): number {
+  while (i < end) {
+    const b = line[i]!;
+    if (b === DQUOTE) return i + 1;
+    if (b === BACKSLASH) {
+      const n = line[i + 1];
+      if (i + 1 >= end || (n !== DQUOTE && n !== BACKSLASH)) return -1;
+      i += 2;
+      continue;
+    }
+    if (QUOTED_CHAR[b] !== 1) return -1;
+    i++;
+  }
+  return -1;
+}
+
+/** Parses {digits[+|-]} at i, which must end exactly at end. */
+function literalAt(line: Uint8Array, i: number, end: number): Omit<LiteralSpec, 'binary'> | null {
+  let j = i + 1;
+  let size = 0;
+  let digits = 0;
+  while (j < end && line[j]! >= 0x30 && line[j]! <= 0x39) {
+    size = size * 10 + (line[j]! - 0x30);
+    digits++;
+    j++;
+  }
+  if (digits === 0 || digits > MAX_LITERAL_DIGITS) return null;
+  let nonSync = false;
+  let minus = false;
+  if (j < end && line[j] === PLUS) {
+    nonSync = true;
+    j++;
+  } else if (j < end && line[j] === MINUS) {
+    minus = true;
+    j++;
+  }
+  if (j !== end - 1 || line[j] !== RBRACE) return null;
+  if (!Number.isSafeInteger(size)) size = Number.MAX_SAFE_INTEGER;
+  return { size, nonSync, minus };
+}
+
+/** At the end of a command (a line without a literal): every list and section must be closed. */
+export function scanComplete(st: ScanState): string | null {
+  if (st.depth !== 0 || st.section) return 'unbalanced parenthesis or bracket';
+  if (st.expect === 'token' && st.args > 0) return 'trailing space';
+  return null;
+}
+
+/** True when bytes[start, end) are base64 (RFC 4648 alphabet, '=' padding), possibly empty. */
+export function isBase64(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const b = bytes[i]!;
+    const ok = (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || (b >= 0x30 && b <= 0x39) || b === PLUS || b === 0x2f || b === 0x3d;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/** Does a refused line end with a non-synchronizing literal? Its bytes follow at once: the stream is lost. */
+export function nonSyncAtEnd(line: Buffer, contentEnd: number): boolean {
+  if (contentEnd < 4 || line[contentEnd - 1] !== 0x7d) return false;
+  const m = line[contentEnd - 2];
+  if (m !== 0x2b && m !== 0x2d) return false;
+  const open = line.lastIndexOf(0x7b, contentEnd - 3);
+  if (open < 0) return false;
+  for (let i = open + 1; i < contentEnd - 2; i++) if (line[i]! < 0x30 || line[i]! > 0x39) return false;
+  return open + 1 < contentEnd - 2;
+}

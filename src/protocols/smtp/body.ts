@@ -1,0 +1,172 @@
+import { CR, NUL } from '../../core/bytes.js';
+import type { LineEnding } from '../../core/framer.js';
+import type { LineMatcher, RefusalCode } from '../../core/protocol.js';
+
+/**
+ * The DATA body, line by line. Only CRLF "." CRLF ends it (RFC 5321
+ * §4.1.1.4); a bare LF, a bare CR or a NUL anywhere in it poisons the
+ * message: those are the end-of-data ambiguities SMTP smuggling
+ * (CVE-2023-51764/51765/51766) uses to slip a second message past a filter.
+ * Lines are kept or forwarded exactly as received, dot-stuffing included.
+ */
+
+/** Why a message is discarded. */
+export interface Poison {
+  readonly code: RefusalCode;
+  readonly reason: string;
+  readonly reply: string;
+}
+
+/** Most bytes of one unfolded header kept for matching; the rest of a longer one is not appended. */
+export const MAX_UNFOLDED = 65536;
+
+const HOLD_BLOCK = 65536;
+
+/**
+ * Bytes of one held message, copied into 64 KiB blocks: memory is the
+ * message's size plus at most one block, however many small lines it has.
+ * Bounded by the caller (holdLimit).
+ */
+export class HeldBody {
+  private blocks: Buffer[] = [];
+  private cur: Buffer | null = null;
+  private used = 0;
+  size = 0;
+
+  append(bytes: Buffer): void {
+    let pos = 0;
+    while (pos < bytes.length) {
+      if (!this.cur || this.used === this.cur.length) {
+        if (this.cur) this.blocks.push(this.cur);
+        this.cur = Buffer.allocUnsafe(HOLD_BLOCK);
+        this.used = 0;
+      }
+      const n = Math.min(bytes.length - pos, this.cur.length - this.used);
+      bytes.copy(this.cur, this.used, pos, pos + n);
+      this.used += n;
+      pos += n;
+    }
+    this.size += bytes.length;
+  }
+
+  /** The held bytes, in order; the holder is empty afterwards. */
+  take(): Buffer[] {
+    const out = this.blocks;
+    if (this.cur && this.used > 0) out.push(this.cur.subarray(0, this.used));
+    this.blocks = [];
+    this.cur = null;
+    this.used = 0;
+    this.size = 0;
+    return out;
+  }
+}
+
+export type BodyStep = { readonly kind: 'end' } | { readonly kind: 'line'; readonly poison: Poison | null };
+
+/**
+ * Follows one message body: finds the real end, counts its size (RFC 1870:
+ * CRLFs counted, stuffing dots and the final "." not), and tests every line,
+ * and every header unfolded (message and MIME part headers), against the
+ * body patterns.
+ */
+export class BodyScan {
+  /** The previous line ended with CRLF (the DATA command's own CRLF counts). */
+  private prevCrlf = true;
+  size = 0;
+  poison: Poison | null = null;
+  /** In a header block: the message's or a MIME part's (after a "--" boundary line). */
+  private inHeader = true;
+  private unfolded: string | null = null;
+  private folded = false;
+
+  constructor(
+    private readonly matchers: readonly LineMatcher[],
+    /** Size limit in bytes, 0 for none. */
+    private readonly limit: number,
+  ) {}
+
+  /** Takes one framed line; says whether it was the end of the data. */
+  line(line: Buffer, contentEnd: number, ending: LineEnding): BodyStep {
+    if (ending === 'crlf' && contentEnd === 1 && line[0] === 0x2e && this.prevCrlf) {
+      const hit = this.flushHeader();
+      if (hit && !this.poison) this.blocked(hit);
+      return { kind: 'end' };
+    }
+    this.prevCrlf = ending === 'crlf';
+    if (this.poison) return { kind: 'line', poison: this.poison };
+    if (ending !== 'crlf') {
+      return this.poisonWith('smuggling', ending === 'lf' ? 'bare LF in message data' : 'message data ended without CRLF.CRLF');
+    }
+    for (let i = 0; i < contentEnd; i++) {
+      const b = line[i];
+      if (b === NUL) return this.poisonWith('smuggling', 'NUL in message data');
+      if (b === CR) return this.poisonWith('smuggling', 'bare CR in message data');
+    }
+    const start = line[0] === 0x2e ? 1 : 0;
+    this.size += line.length - start;
+    if (this.limit > 0 && this.size > this.limit) {
+      return this.setPoison({ code: 'too_large', reason: `message larger than ${this.limit} bytes`, reply: '552 5.3.4 Message size exceeds fixed limit\r\n' });
+    }
+    if (this.matchers.length > 0) {
+      const text = line.toString('latin1', start, contentEnd);
+      const hit = this.test(text) ?? this.header(text, contentEnd === 0);
+      if (hit) return this.blocked(hit);
+    }
+    return { kind: 'line', poison: null };
+  }
+
+  /** A text line longer than the limit was discarded by the framer: the message cannot go through whole. */
+  overlong(limit: number): Poison {
+    // The framer dropped the line's ending unseen. Taking it for CRLF is safe: a
+    // poisoned message never reaches the server, so only our own view of where
+    // the data ends depends on it, and a following "." then ends it as the client meant.
+    this.prevCrlf = true;
+    this.poison ??= { code: 'line_too_long', reason: `message line longer than ${limit} bytes`, reply: '500 5.5.0 Message line too long\r\n' };
+    return this.poison;
+  }
+
+  private test(text: string): LineMatcher | null {
+    for (const m of this.matchers) if (m.test(text)) return m;
+    return null;
+  }
+
+  /** Tracks header blocks and tests each unfolded header once it is complete. */
+  private header(text: string, empty: boolean): LineMatcher | null {
+    const c = text.charCodeAt(0);
+    if (this.inHeader && !empty && (c === 0x20 || c === 0x09) && this.unfolded !== null) {
+      // RFC 5322 §2.2.3: unfolding removes the CRLF only.
+      if (this.unfolded.length + text.length <= MAX_UNFOLDED) this.unfolded += text;
+      this.folded = true;
+      return null;
+    }
+    const hit = this.flushHeader();
+    if (hit) return hit;
+    if (empty) this.inHeader = false;
+    else if (text.startsWith('--')) this.inHeader = true;
+    else if (this.inHeader) this.unfolded = text;
+    return null;
+  }
+
+  private flushHeader(): LineMatcher | null {
+    const u = this.unfolded;
+    const folded = this.folded;
+    this.unfolded = null;
+    this.folded = false;
+    // A header of one line was tested as a line already.
+    return u !== null && folded ? this.test(u) : null;
+  }
+
+  private blocked(m: LineMatcher): BodyStep {
+    return this.setPoison({ code: 'blocked_body', reason: `message matches blockBodyList ${JSON.stringify(m.source)}`, reply: '550 5.7.1 Message content rejected\r\n' });
+  }
+
+  private poisonWith(code: RefusalCode, reason: string): BodyStep {
+    return this.setPoison({ code, reason, reply: '550 5.6.0 Bare CR, bare LF or NUL in message data\r\n' });
+  }
+
+  private setPoison(p: Poison): BodyStep {
+    this.poison = p;
+    this.unfolded = null;
+    return { kind: 'line', poison: p };
+  }
+}

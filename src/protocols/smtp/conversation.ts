@@ -1,0 +1,274 @@
+import type { ClientVerdict, ProtocolOptions, RefusalCode, ServerVerdict, SessionContext, WrapperReply } from '../../core/protocol.js';
+import { escapeForLog } from '../../log/escape.js';
+import { BodyScan, HeldBody } from './body.js';
+import type { State } from './commands.js';
+import { smtpPolicy, type SmtpPolicy } from './policy.js';
+import { filterEhlo, ReplyReader, type Capabilities, type Reply } from './replies.js';
+
+/**
+ * What the server still owes a reply for, in order. Client commands, our own
+ * commands (wRset, wData, wDot, wCancel: their replies are ours to read), and
+ * two markers that are no commands: a reply of ours that must wait its turn
+ * behind pipelined commands ('local'), and a DATA whose answer depends on
+ * replies still to come ('holdData', when the body is held).
+ */
+export type Pending =
+  | { readonly kind: 'helo'; readonly release: boolean; readonly ehlo: boolean }
+  | { readonly kind: 'mail' | 'rset' | 'data' | 'auth' | 'quit' | 'other'; readonly release: boolean }
+  | { readonly kind: 'rcpt'; readonly release: boolean; readonly addr: string; readonly tx: Tx }
+  | { readonly kind: 'dot' | 'wDot'; readonly release: boolean; readonly tx: Tx; readonly size: number }
+  | { readonly kind: 'bdat'; readonly release: boolean; readonly last: boolean; readonly tx: Tx; readonly size: number }
+  | { readonly kind: 'wRset' | 'wCancel' | 'holdData'; readonly release: boolean }
+  | { readonly kind: 'wData'; readonly release: boolean; readonly body: Buffer[] }
+  | { readonly kind: 'local'; readonly release: boolean; readonly bytes: Buffer };
+
+/**
+ * One mail transaction. Replies fill in the recipients the server took, so a
+ * pipelined command's entry keeps a reference to its own transaction even
+ * after the client has started the next one.
+ */
+export interface Tx {
+  readonly from: string | null;
+  readonly fromDomain: string;
+  readonly rcpts: string[];
+  bdatBytes: number;
+  bdatUsed: boolean;
+}
+
+export const newTx = (from: string | null = null, fromDomain = ''): Tx => ({ from, fromDomain, rcpts: [], bdatBytes: 0, bdatUsed: false });
+
+const CRLF_DOT_CRLF = Buffer.from('.\r\n');
+export const RSET = Buffer.from('RSET\r\n');
+export const DATA = Buffer.from('DATA\r\n');
+export const CANCEL = Buffer.from('*\r\n');
+const R354 = Buffer.from('354 End data with <CR><LF>.<CR><LF>\r\n');
+const NO_RCPT = Buffer.from('554 5.5.1 Error: no valid recipients\r\n');
+const b = (s: string) => Buffer.from(s, 'latin1');
+
+/** Most recipients named in one log line; the count is always given. */
+const MAX_LOGGED_RCPT = 20;
+
+/**
+ * The SMTP conversation as the server sees it: the state, the commands still
+ * owed a reply, and the reply side (greeting, EHLO filter, our own commands
+ * whose replies are ours). SmtpSession adds the client side.
+ */
+export abstract class Conversation {
+  protected st: State = 'greeting';
+  protected helo = false;
+  protected authenticated = false;
+  protected caps: Capabilities = { pipelining: false, chunking: false, smtputf8: false, auth: new Set() };
+  protected readonly pending: Pending[] = [];
+  protected readonly reader = new ReplyReader();
+  protected readonly policy: SmtpPolicy;
+  /** The current transaction: sender (as the server reads it), recipients the server took, BDAT bytes. */
+  protected tx: Tx = newTx();
+  /** Recipients this session (sent and not refused): maxRcpt counts these. */
+  protected rcptCount = 0;
+  protected scan: BodyScan | null = null;
+  protected held: HeldBody | null = null;
+
+  constructor(
+    protected readonly ctx: SessionContext,
+    protected readonly options: ProtocolOptions,
+  ) {
+    this.policy = smtpPolicy(options);
+  }
+
+  get state(): string {
+    return this.st;
+  }
+
+  protected openHeldData(): { ok: boolean; reply: Buffer } {
+    if (this.tx.rcpts.length === 0) return { ok: false, reply: NO_RCPT };
+    this.st = 'data';
+    this.scan = new BodyScan(this.policy.blockBody, this.policy.holdLimit);
+    this.held = new HeldBody();
+    return { ok: true, reply: R354 };
+  }
+
+  /** Forwards the line and expects a reply. */
+  protected send(p: Pending, hold: boolean, maxLineLength?: number): ClientVerdict {
+    this.pending.push(p);
+    return { kind: 'forward', hold, ...(maxLineLength !== undefined ? { maxLineLength } : {}) };
+  }
+
+  /**
+   * A refusal, answered in order: behind pipelined commands still waiting for
+   * their replies, our reply waits its turn ('local'), so the client can pair
+   * replies with commands.
+   */
+  protected refuse(code: RefusalCode, reason: string, reply: string, secret = false, note?: string): Extract<ClientVerdict, { kind: 'refuse' }> {
+    const bytes = b(reply);
+    let now: Buffer | undefined = bytes;
+    if (this.pending.length > 0) {
+      this.pending.push({ kind: 'local', release: false, bytes });
+      now = undefined;
+    }
+    // Every refusal inside a transaction names its envelope in the log.
+    const env = note ?? (this.tx.from !== null ? this.envNote(this.tx.from, ...this.tx.rcpts) : undefined);
+    return { kind: 'refuse', code, reason, ...(now ? { reply: now } : {}), ...(secret ? { secret } : {}), ...(env ? { note: env } : {}) };
+  }
+
+  protected resetTx(): void {
+    if (this.st === 'mail' || this.st === 'rcpt' || this.st === 'data') this.st = 'ready';
+    this.tx = newTx();
+  }
+
+  protected envNote(from: string, ...rcpts: string[]): string {
+    const shown = rcpts.slice(0, MAX_LOGGED_RCPT).map((r) => `<${escapeForLog(Buffer.from(r, 'latin1'))}>`);
+    const more = rcpts.length > MAX_LOGGED_RCPT ? `,...(+${rcpts.length - MAX_LOGGED_RCPT})` : '';
+    return `from=<${escapeForLog(Buffer.from(from, 'latin1'))}> nrcpt=${rcpts.length} rcpt=${shown.join(',')}${more}`;
+  }
+
+  /** One accounting line per accepted message: sender, recipients, size. */
+  protected accounting(tx: Tx, size: number): string {
+    return `accepted ${this.envNote(tx.from ?? '', ...tx.rcpts)} size=${size}`;
+  }
+
+  // ---- server side --------------------------------------------------------
+
+  serverData(chunk: Buffer): ServerVerdict {
+    const out: Buffer[] = [];
+    const toServer: Buffer[] = [];
+    const notes: string[] = [];
+    const fx = { release: false, maxLineLength: undefined as number | undefined };
+    for (const r of this.reader.feed(chunk)) {
+      if (r.code === null) out.push(...r.lines);
+      else this.onReply(r, out, toServer, notes, fx);
+      this.drain(out, fx);
+    }
+    return {
+      toClient: out,
+      ...(fx.release ? { release: true } : {}),
+      ...(toServer.length > 0 ? { toServer } : {}),
+      ...(fx.maxLineLength !== undefined ? { maxLineLength: fx.maxLineLength } : {}),
+      ...(notes.length > 0 ? { notes } : {}),
+    };
+  }
+
+  private onReply(r: Reply, out: Buffer[], toServer: Buffer[], notes: string[], fx: { release: boolean; maxLineLength: number | undefined }): void {
+    const code = r.code!;
+    const ok = code >= 200 && code < 300;
+    const p = this.pending.shift();
+    if (!p) {
+      // The greeting, or an unsolicited reply (421 before closing).
+      if (this.st === 'greeting') this.st = 'connected';
+      else if (code === 421) this.st = 'quit';
+      out.push(...r.lines);
+      return;
+    }
+    if (p.release) fx.release = true;
+    const cmd = this.policy.commandLineLength;
+    switch (p.kind) {
+      case 'helo':
+        if (code === 250) {
+          this.helo = true;
+          this.resetTx();
+          this.st = 'ready';
+          if (p.ehlo) {
+            const f = filterEhlo(r.lines, { dropChunking: this.policy.holdBody, maxSize: this.policy.maxMsgSize });
+            this.caps = f.caps;
+            out.push(...f.lines);
+            return;
+          }
+          this.caps = { pipelining: false, chunking: false, smtputf8: false, auth: new Set() };
+        }
+        break;
+      case 'mail':
+        if (!ok && this.st !== 'connected') this.resetTx();
+        break;
+      case 'rcpt':
+        if (ok) p.tx.rcpts.push(p.addr);
+        else this.rcptCount--;
+        break;
+      case 'rset':
+      case 'other':
+      case 'quit':
+        if (p.kind === 'quit' && code === 221) this.st = 'quit';
+        break;
+      case 'data':
+        if (code === 354) {
+          this.st = 'data';
+          this.scan = new BodyScan([], 0);
+          fx.maxLineLength = this.policy.textLineLength;
+        }
+        break;
+      case 'dot':
+      case 'wDot':
+        if (ok) notes.push(this.accounting(p.tx, p.size));
+        break;
+      case 'bdat':
+        if (p.last && ok) notes.push(this.accounting(p.tx, p.size));
+        break;
+      case 'auth':
+        if (code === 334) {
+          this.st = 'auth';
+          fx.maxLineLength = this.policy.authLineLength;
+        } else {
+          if (code === 235) this.authenticated = true;
+          if (this.st === 'auth') this.st = 'ready';
+          fx.maxLineLength = cmd;
+        }
+        break;
+      case 'wRset':
+      case 'wCancel':
+        // Our own command: its reply is not the client's.
+        if (this.st === 'auth') this.st = 'ready';
+        fx.maxLineLength = cmd;
+        return;
+      case 'wData':
+        if (code === 354) {
+          toServer.push(...p.body, CRLF_DOT_CRLF);
+          return;
+        }
+        // The server would not take the message: its answer is the client's, and RSET clears its transaction.
+        this.pending.shift(); // the wDot that was to follow
+        this.pending.unshift({ kind: 'wRset', release: true });
+        toServer.push(RSET);
+        break;
+      case 'local':
+      case 'holdData':
+        throw new Error(`SMTP marker ${p.kind} met a server reply`);
+      default: {
+        const never: never = p;
+        throw new Error(`unknown pending entry ${JSON.stringify(never)}`);
+      }
+    }
+    out.push(...r.lines);
+  }
+
+  /** Our replies and held DATAs whose turn has come. */
+  private drain(out: Buffer[], fx: { release: boolean; maxLineLength: number | undefined }): void {
+    for (;;) {
+      const head = this.pending[0];
+      if (!head || (head.kind !== 'local' && head.kind !== 'holdData')) return;
+      this.pending.shift();
+      if (head.kind === 'local') {
+        out.push(head.bytes);
+        continue;
+      }
+      const r = this.openHeldData();
+      out.push(r.reply);
+      if (r.ok) fx.maxLineLength = this.policy.textLineLength;
+      fx.release = true;
+    }
+  }
+
+  reply(kind: WrapperReply): Buffer | undefined {
+    switch (kind) {
+      case 'unavailable':
+        return b('421 4.3.2 Service not available, closing transmission channel\r\n');
+      case 'timeout':
+        return b('421 4.4.2 Timeout, closing transmission channel\r\n');
+      case 'too_many_violations':
+        return b('421 4.7.0 Too many errors, closing transmission channel\r\n');
+      case 'shutdown':
+        return b('421 4.3.2 Shutting down, closing transmission channel\r\n');
+      default: {
+        const never: never = kind;
+        throw new Error(`unknown wrapper reply ${String(never)}`);
+      }
+    }
+  }
+}

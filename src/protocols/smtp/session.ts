@@ -1,0 +1,255 @@
+import { verbOf } from '../../core/bytes.js';
+import type { LineEnding } from '../../core/framer.js';
+import type { ClientVerdict, ProtocolSession, RefusalCode } from '../../core/protocol.js';
+import { checkLine } from '../generic.js';
+import { checkDomainArg, checkText, COMMANDS, isBase64, parseAuth, parseBdat, parseEnvelope, type Verb } from './commands.js';
+import { CANCEL, Conversation, DATA, newTx, RSET } from './conversation.js';
+import { decimal, isError, type ParsedPath } from './path.js';
+import { domainListed, ipAllowed, senderBlocked } from './policy.js';
+
+/**
+ * The client side of an SMTP session: every line judged against the command
+ * table, the envelope policy and the body rules, in the state the server's
+ * replies have set (see Conversation).
+ */
+export class SmtpSession extends Conversation implements ProtocolSession {
+  // ---- client side --------------------------------------------------------
+
+  clientLine(line: Buffer, contentEnd: number, ending: LineEnding): ClientVerdict {
+    switch (this.st) {
+      case 'greeting':
+        return this.earlyTalker();
+      case 'data':
+        return this.dataLine(line, contentEnd, ending);
+      case 'auth':
+        return this.authLine(line, contentEnd, ending);
+      case 'quit':
+        return this.refuse('bad_state', 'command after QUIT', '503 5.5.1 Error: session is ending\r\n');
+      case 'connected':
+      case 'ready':
+      case 'mail':
+      case 'rcpt':
+        return this.command(line, contentEnd, ending);
+      default: {
+        const never: never = this.st;
+        throw new Error(`unknown SMTP state ${String(never)}`);
+      }
+    }
+  }
+
+  clientOverlong(): ClientVerdict {
+    switch (this.st) {
+      case 'greeting':
+        return this.earlyTalker();
+      case 'data':
+        if (this.held) {
+          // Kept, not forwarded: the message is refused when its end comes.
+          this.scan!.overlong(this.policy.textLineLength);
+          return { kind: 'forward', keep: true };
+        }
+        // The server has part of the message and can only be stopped by closing.
+        return { ...this.refuse('line_too_long', `message line longer than ${this.policy.textLineLength} bytes`, '500 5.5.0 Message line too long\r\n'), close: true };
+      case 'auth':
+        return this.cancelAuth('line_too_long', `AUTH response longer than ${this.policy.authLineLength} bytes`);
+      case 'connected':
+      case 'ready':
+      case 'mail':
+      case 'rcpt':
+      case 'quit':
+        return this.refuse('line_too_long', `command line longer than ${this.policy.commandLineLength} bytes`, '500 5.5.0 Line too long\r\n');
+      default: {
+        const never: never = this.st;
+        throw new Error(`unknown SMTP state ${String(never)}`);
+      }
+    }
+  }
+
+  private earlyTalker(): ClientVerdict {
+    return { ...this.refuse('early_talker', 'client talked before the greeting', '554 5.5.1 Error: talked before the greeting\r\n'), close: true };
+  }
+
+  private command(line: Buffer, end: number, ending: LineEnding): ClientVerdict {
+    const bad = checkLine(this.options, line, end, ending);
+    if (bad && bad.kind === 'refuse') return this.refuse(bad.code, bad.reason, '500 5.5.2 Error: bad command line\r\n');
+    if (end > this.policy.commandLineLength) return this.refuse('line_too_long', `command line longer than ${this.policy.commandLineLength} bytes`, '500 5.5.0 Line too long\r\n');
+    const verb = verbOf(line, 0, end);
+    const spec = COMMANDS.get(verb);
+    if (!spec) return this.refuse('unknown_command', 'unknown command', '500 5.5.2 Error: command not recognized\r\n');
+    if (spec.verb === 'STARTTLS') return this.refuse('not_supported', 'STARTTLS is not offered through the wrapper', '502 5.5.1 Error: command not implemented\r\n');
+    if (!spec.states.includes(this.st)) {
+      return this.refuse('bad_state', `${verb} not allowed in state ${this.st}`, this.helo || verb === 'EHLO' ? '503 5.5.1 Error: bad sequence of commands\r\n' : '503 5.5.1 Error: send HELO/EHLO first\r\n');
+    }
+    // verbOf stops at the first space, so the argument starts after it.
+    const argStart = verb.length < end ? verb.length + 1 : verb.length;
+    const hold = !(spec.pipelined && this.caps.pipelining);
+    return this.run(spec.verb, line, argStart, end, hold);
+  }
+
+  /** A command's argument check and effect; the state change waits for the reply unless pipelined. */
+  private run(verb: Verb, line: Buffer, a: number, end: number, hold: boolean): ClientVerdict {
+    const syntax = (why: string) => this.refuse('bad_argument', `${verb}: ${why}`, '501 5.5.4 Syntax error in parameters or arguments\r\n');
+    const noArg = () => (a < end ? syntax('takes no argument') : null);
+    switch (verb) {
+      case 'HELO':
+      case 'EHLO': {
+        const e = checkDomainArg(line, a, end);
+        if (e) return syntax(e.error);
+        return this.send({ kind: 'helo', ehlo: verb === 'EHLO', release: true }, true);
+      }
+      case 'MAIL':
+        return this.mail(line, a, end, hold, syntax);
+      case 'RCPT':
+        return this.rcpt(line, a, end, hold, syntax);
+      case 'DATA':
+        return noArg() ?? this.data();
+      case 'BDAT': {
+        const p = parseBdat(line, a, end);
+        if (isError(p)) return syntax(p.error);
+        if (!this.caps.chunking) return this.refuse('not_supported', 'BDAT without CHUNKING', '502 5.5.1 Error: command not implemented\r\n');
+        const tx = this.tx;
+        tx.bdatUsed = true;
+        tx.bdatBytes += p.size;
+        if (p.last) this.resetTx();
+        this.pending.push({ kind: 'bdat', release: false, last: p.last, tx, size: tx.bdatBytes });
+        // The chunk's bytes are counted by the framer and forwarded raw, never parsed.
+        return { kind: 'forward', raw: p.size };
+      }
+      case 'RSET': {
+        const e = noArg();
+        if (e) return e;
+        this.resetTx();
+        return this.send({ kind: 'rset', release: hold }, hold);
+      }
+      case 'QUIT':
+        return noArg() ?? this.send({ kind: 'quit', release: true }, true);
+      case 'NOOP':
+      case 'HELP':
+      case 'VRFY':
+      case 'EXPN': {
+        const e = checkText(line, a, end, verb === 'VRFY' || verb === 'EXPN');
+        if (e) return syntax(e.error);
+        return this.send({ kind: 'other', release: true }, true);
+      }
+      case 'AUTH': {
+        if (this.authenticated) return this.refuse('bad_state', 'already authenticated', '503 5.5.1 Error: already authenticated\r\n', true);
+        const p = parseAuth(line, a, end, this.caps.auth);
+        if (isError(p)) return { ...this.refuse('bad_argument', `AUTH: ${p.error}`, '504 5.5.4 Unrecognized authentication type\r\n'), secret: true };
+        return { ...this.send({ kind: 'auth', release: true }, true), secret: true };
+      }
+      case 'STARTTLS':
+        return this.refuse('not_supported', 'STARTTLS is not offered through the wrapper', '502 5.5.1 Error: command not implemented\r\n');
+      default: {
+        const never: never = verb;
+        throw new Error(`unknown SMTP verb ${String(never)}`);
+      }
+    }
+  }
+
+  private mail(line: Buffer, a: number, end: number, hold: boolean, syntax: (w: string) => ClientVerdict): ClientVerdict {
+    const env = parseEnvelope(line, a, end, 'FROM:', this.caps.smtputf8);
+    if (isError(env)) return syntax(env.error);
+    for (const p of env.params) {
+      if (p.key === 'SIZE') {
+        const n = p.value === null ? null : decimal(p.value);
+        if (n === null) return syntax('bad SIZE value');
+        if (this.policy.maxMsgSize > 0 && n > this.policy.maxMsgSize) {
+          return this.refuse('too_large', `declared SIZE ${n} over maxMsgSize ${this.policy.maxMsgSize}`, '552 5.3.4 Message size exceeds fixed limit\r\n', false, this.envNote(env.path.address));
+        }
+      } else if (p.key === 'BODY') {
+        const v = (p.value ?? '').toUpperCase();
+        if (v !== '7BIT' && v !== '8BITMIME' && !(v === 'BINARYMIME' && this.caps.chunking)) return syntax('unsupported BODY value');
+      } else if (p.key === 'SMTPUTF8' && (p.value !== null || !this.caps.smtputf8)) {
+        return syntax('SMTPUTF8 not offered');
+      }
+    }
+    const blocked = senderBlocked(this.policy, env.path);
+    if (blocked !== null) {
+      return this.refuse('blocked_sender', `sender matches blockAddrList ${JSON.stringify(blocked)}`, '550 5.7.1 Sender address rejected\r\n', false, this.envNote(env.path.address));
+    }
+    this.st = 'mail';
+    this.tx = newTx(env.path.address, env.path.domain);
+    return this.send({ kind: 'mail', release: hold }, hold);
+  }
+
+  private rcpt(line: Buffer, a: number, end: number, hold: boolean, syntax: (w: string) => ClientVerdict): ClientVerdict {
+    const env = parseEnvelope(line, a, end, 'TO:', this.caps.smtputf8);
+    if (isError(env)) return syntax(env.error);
+    const note = this.envNote(this.tx.from ?? '', env.path.address);
+    if (this.policy.maxRcpt > 0 && this.rcptCount >= this.policy.maxRcpt) {
+      return this.refuse('too_many_recipients', `more than maxRcpt ${this.policy.maxRcpt} recipients in this session`, '452 4.5.3 Error: too many recipients\r\n', false, note);
+    }
+    const relay = this.relayRefusal(env.path);
+    if (relay) return this.refuse('relay_denied', relay, '550 5.7.1 Relaying denied\r\n', false, note);
+    this.st = 'rcpt';
+    this.rcptCount++;
+    return this.send({ kind: 'rcpt', release: hold, addr: env.path.address, tx: this.tx }, hold);
+  }
+
+  /** relayIpList / relayDomainList (seed): null when the recipient may be relayed to. */
+  private relayRefusal(p: ParsedPath): string | null {
+    const pol = this.policy;
+    if (!pol.relayControl || p.isPostmaster) return null;
+    if (ipAllowed(pol.relayIp, this.ctx.clientAddress)) return null;
+    // A server may route on a local part holding %, ! or @ (percent hack, bang path, quoted @).
+    for (const c of ['%', '!', '@']) if (p.local.includes(c)) return 'recipient local part would route elsewhere; client not in relayIpList';
+    if (domainListed(pol.relayDomains, p.domain)) return null;
+    if (!pol.relayStrict && domainListed(pol.relayDomains, this.tx.fromDomain)) return null;
+    return 'relaying denied: recipient domain, sender domain and client address not in the relay lists';
+  }
+
+  private data(): ClientVerdict {
+    if (this.tx.bdatUsed) return this.refuse('bad_state', 'DATA after BDAT', '503 5.5.1 Error: bad sequence of commands\r\n');
+    if (!this.policy.holdBody) {
+      return this.send({ kind: 'data', release: true }, true);
+    }
+    // The body is taken from the client and checked before the server sees a DATA.
+    if (this.pending.length > 0) {
+      this.pending.push({ kind: 'holdData', release: true });
+      return { kind: 'forward', keep: true, hold: true };
+    }
+    const r = this.openHeldData();
+    return { kind: 'forward', keep: true, toClient: r.reply, ...(r.ok ? { maxLineLength: this.policy.textLineLength } : {}) };
+  }
+
+  private dataLine(line: Buffer, end: number, ending: LineEnding): ClientVerdict {
+    const scan = this.scan!;
+    const step = scan.line(line, end, ending);
+    const cmd = this.policy.commandLineLength;
+    if (step.kind === 'line') {
+      if (this.held) {
+        if (!step.poison) this.held.append(line);
+        return { kind: 'forward', keep: true };
+      }
+      if (step.poison) return { ...this.refuse(step.poison.code, step.poison.reason, '554 5.6.0 Error: message refused\r\n'), close: true };
+      return { kind: 'forward' };
+    }
+    // The end of the data.
+    const tx = this.tx;
+    const envelope = this.envNote(tx.from ?? '', ...tx.rcpts);
+    const held = this.held;
+    this.scan = null;
+    this.held = null;
+    this.resetTx();
+    if (!held) return this.send({ kind: 'dot', release: true, tx, size: scan.size }, true, cmd);
+    if (scan.poison) {
+      // Discarded: the server saw no DATA; RSET ends its transaction and its reply is ours.
+      this.pending.push({ kind: 'wRset', release: true });
+      return { ...this.refuse(scan.poison.code, scan.poison.reason, scan.poison.reply, false, envelope), toServer: [RSET], hold: true };
+    }
+    this.pending.push({ kind: 'wData', release: false, body: held.take() }, { kind: 'wDot', release: true, tx, size: scan.size });
+    return { kind: 'forward', keep: true, toServer: [DATA], hold: true, maxLineLength: cmd };
+  }
+
+  private authLine(line: Buffer, end: number, ending: LineEnding): ClientVerdict {
+    const bad = checkLine(this.options, line, end, ending);
+    if (bad && bad.kind === 'refuse') return this.cancelAuth(bad.code, bad.reason);
+    if (!(end === 1 && line[0] === 0x2a) && !isBase64(line, 0, end)) return this.cancelAuth('bad_argument', 'AUTH response is not base64');
+    return { ...this.send({ kind: 'auth', release: true }, true), secret: true };
+  }
+
+  /** A bad AUTH response is not forwarded; "*" cancels the exchange and the server's answer to it is ours. */
+  private cancelAuth(code: RefusalCode, reason: string): ClientVerdict {
+    this.pending.push({ kind: 'wCancel', release: true });
+    return { ...this.refuse(code, reason, '501 5.5.2 Error: bad AUTH response, exchange cancelled\r\n', true), toServer: [CANCEL], hold: true };
+  }
+}
