@@ -109,7 +109,7 @@ function describeConfig(cfg: Config): string {
     `logLevel        ${cfg.logLevel}`,
     `syslogFacility  ${cfg.syslogFacility}`,
   ];
-  for (const [k, v] of Object.entries(o.extra)) lines.push(`${k.padEnd(16)}${JSON.stringify(v)}`);
+  for (const [k, v] of Object.entries(o.extra)) lines.push(`${k.padEnd(15)} ${JSON.stringify(v)}`);
   if (cfg.configFile) lines.push(`config file     ${cfg.configFile}`);
   return lines.join('\n');
 }

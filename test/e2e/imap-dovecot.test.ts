@@ -230,6 +230,45 @@ describe('imap through the built wrapper in front of a real dovecot', () => {
     expect(existsSync(join(dc.maildirOf('alice'), '.Smug3'))).toBe(false);
   });
 
+  it("hostile: a {n+} literal after a tag dovecot rejects (']') never runs as a LOGIN", async () => {
+    const mark = dc.logMark();
+    const c = await raw(w.port);
+    await c.until(GREETED);
+    // Dovecot answers "a]" with * BAD and skips the line, unread literal and all: the literal would be its next command.
+    c.send('a] ID {21+}\r\nc LOGIN alice wrong\r\n\r\nd NOOP\r\n');
+    await c.closed;
+    expect(c.received()).toMatch(/ ready\.\r\n\* BYE Missing or invalid tag\r\n$/);
+    expect(c.received()).not.toContain('c NO');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(dc.logSince(mark)).not.toMatch(/Password mismatch/i);
+  });
+
+  it('hostile: a {n+} literal in a command dovecot does not know (GETQUOTAROOT, no quota plugin) never runs', async () => {
+    const c = await loggedIn(w.port);
+    expect(c.received()).not.toMatch(/ QUOTA/);
+    c.send('A2 GETQUOTAROOT {17+}\r\nA4 CREATE Smug5\r\n\r\nA6 LOGOUT\r\n');
+    await c.closed;
+    expect(c.received()).toMatch(/A2 BAD Unknown command\r\n\* BYE Closing connection\r\n$/);
+    expect(existsSync(join(dc.maildirOf('alice'), '.Smug5'))).toBe(false);
+  });
+
+  it('hostile: a reused tag cannot hide failed logins from maxLoginAttempts (2)', async () => {
+    const mark = dc.logMark();
+    const c = await raw(w.port);
+    await c.until(GREETED);
+    // "a ID x" gets a BAD with tag a: without a check on tags in flight, that BAD was taken for the LOGIN's answer.
+    for (let i = 1; i <= 3 && !c.received().includes('* BYE'); i++) {
+      c.send(`a ID x\r\na LOGIN alice wrong${i}\r\n`);
+      await waitFor(() => (c.received().match(/^a (NO|BAD)/gm) ?? []).length >= 2 * i, `answers of round ${i}`);
+    }
+    c.send('b LOGIN alice wrong4\r\nb LOGIN alice wrong5\r\nb LOGIN alice wrong6\r\n');
+    await c.closed;
+    expect(c.received()).toContain('a BAD Tag already in use\r\n');
+    expect(c.received()).toMatch(/\* BYE Too many failed login attempts\r\n$/);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(dc.logSince(mark).match(/Password mismatch/gi)).toHaveLength(2);
+  });
+
   it('{n+} works where dovecot advertises LITERAL+; a literal over maxLiteralSize is refused before dovecot sees it', async () => {
     fill(dc, 'alice');
     const c = await loggedIn(w.port);

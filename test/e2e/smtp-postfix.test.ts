@@ -88,6 +88,32 @@ describe('smtp through the wrapper to a real Postfix', () => {
     expect(held.logs()).toMatch(/note client=127\.0\.0\.1 protocol=smtp: accepted from=<alice@client\.example> nrcpt=1 rcpt=<bob@mydomain\.org> size=\d+/);
   });
 
+  it('smtpd without PIPELINING: a client that pipelines anyway is fed to Postfix one command at a time', async () => {
+    const session = (n: string): [string, string] => ['EHLO client.example\r\n', `MAIL FROM:<alice@client.example>\r\nRCPT TO:<bob@mydomain.org>\r\nDATA\r\n${msg(n)}.\r\nQUIT\r\n`];
+    const count = () => (pf.log().match(/improper command pipelining/g) ?? []).length;
+    // Control: straight to Postfix, the same bytes are improper pipelining (so the assertion below can fail).
+    const before = count();
+    const [e1, t1] = session('direct');
+    const direct = await smtpRaw(pf.noPipeliningPort, [{ send: e1, replies: 1 }, { send: t1, replies: 5 }]);
+    direct.client.sock.destroy();
+    await waitFor(() => count() > before, 'Postfix noticing improper pipelining');
+    const w = await startStandalone(['-p', 'smtp', '--connect', `127.0.0.1:${pf.noPipeliningPort}`]);
+    try {
+      const [e2, t2] = session('serialised');
+      const { text, client } = await smtpRaw(w.port, [{ send: e2, replies: 1 }, { send: t2, replies: 5 }]);
+      client.sock.destroy();
+      expect(text).not.toContain('PIPELINING');
+      expect(finalReplies(text).map((l) => l.slice(0, 3))).toEqual(['220', '250', '250', '250', '354', '250', '221']);
+      const mine = () => pf.delivered().find((m) => m.includes('<serialised@client.example>'));
+      await waitFor(() => mine() !== undefined, 'the serialised message');
+      endsWith(mine()!, msg('serialised'));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(count()).toBe(before + 1);
+    } finally {
+      await w.stop();
+    }
+  });
+
   it('smtpd: BDAT chunks pass counted, not parsed, when no body policy holds the body', async () => {
     const n = pf.delivered().length;
     const body = msg('bdat');
@@ -172,8 +198,8 @@ describe('smtp through the wrapper to a real Postfix', () => {
     await waitFor(() => disconnectLines(pf.log().slice(logBefore)).some((l) => want.test(l)), 'Postfix disconnect line').catch(() => {
       expect(disconnectLines(pf.log().slice(logBefore)).join('\n')).toMatch(want);
     });
-    expect(plain.logs()).toMatch(/code=bad_argument reason="AUTH response is not base64" line=" <hidden>"/);
-    for (const secret of ['YWxpY2U', 'c2VjcmV0', 'AGFsaWNl', 'not base64']) expect(plain.logs()).not.toContain(secret);
+    expect(plain.logs()).toMatch(/code=bad_argument reason="AUTH response is not base64" line="<hidden>"/);
+    for (const secret of ['YWxpY2U', 'c2VjcmV0', 'AGFsaWNl', 'not base64!']) expect(plain.logs()).not.toContain(secret);
     // python smtplib: AUTH PLAIN with an initial response, then a message.
     const n = pf.delivered().length;
     const py = pySend(plain.port, msg('after-auth')).replace("s.ehlo('client.example')", "s.ehlo('client.example')\ns.login('alice', 'secret')");

@@ -1,5 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { isError, parseParams, parsePath } from '../../src/protocols/smtp/path.js';
+import { ReplyReader } from '../../src/protocols/smtp/replies.js';
 import { Harness } from '../protocols/smtp-harness.js';
 
 const SEED = {
@@ -66,6 +68,38 @@ describe('smtp: hostile bytes never throw and memory stays bounded', () => {
         expect(h.framer.bufferedBytes).toBeLessThanOrEqual(Math.max(...parts.map((p) => p.length), 1) + 1024);
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('smtp parsers: no throw, nothing lost', () => {
+  it('parsePath and parseParams never throw, and a parsed path ends inside the input', () => {
+    const bytes = fc.uint8Array({ maxLength: 80 }).map((a) => Buffer.concat([Buffer.from('<'), Buffer.from(a)]));
+    const texty = fc.string({ unit: fc.constantFrom(...'<>@:,."\\ab-1[]IPv6% !'.split('')), maxLength: 60 }).map((s) => Buffer.from(s, 'latin1'));
+    fc.assert(
+      fc.property(fc.oneof(bytes, texty), fc.boolean(), (b, utf8) => {
+        const p = parsePath(b, 0, b.length, { allowNull: true, allowPostmaster: true, utf8 });
+        if (!isError(p)) expect(p.end).toBeLessThanOrEqual(b.length);
+        parseParams(b, 0, b.length, utf8);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('ReplyReader hands back every server byte, in order, however the bytes are cut', () => {
+    const line = fc.oneof(
+      fc.constantFrom('250-a\r\n', '250 b\r\n', '354 go\r\n', '220 hi\r\n', 'junk\r\n', '25\r\n', '250\r\n', '\r\n', `250-${'x'.repeat(5000)}\r\n`),
+      fc.string({ maxLength: 20 }).map((s) => `${s}\n`),
+    );
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 8 }), (lines, cuts) => {
+        // A final reply line ends whatever is still open, so every byte must have come out.
+        const all = Buffer.from(lines.join('') + '\r\n250 end\r\n', 'latin1');
+        const r = new ReplyReader();
+        const got = cut(all, cuts).flatMap((c) => r.feed(c).flatMap((x) => [...x.lines]));
+        expect(Buffer.concat(got).equals(all)).toBe(true);
+      }),
+      { numRuns: 500 },
     );
   });
 });

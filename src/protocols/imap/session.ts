@@ -2,7 +2,7 @@ import type { LineEnding } from '../../core/framer.js';
 import type { ClientVerdict, ProtocolOptions, ProtocolSession, RefusalCode, ServerVerdict, WrapperReply } from '../../core/protocol.js';
 import { checkLine } from '../generic.js';
 import { NO_CAPABILITIES, type CapabilityFlags } from './capability.js';
-import { COMMANDS, MAX_VERB_LENGTH, UID_COMMANDS, type CommandDef, type ImapState } from './commands.js';
+import { COMMANDS, MAX_VERB_LENGTH, UID_COMMANDS, advertised, type CommandDef, type ImapState } from './commands.js';
 import { ServerScanner, type ServerResponse } from './server.js';
 import { atomEnd, isBase64, newScan, nonSyncAtEnd, scanArgs, scanComplete, scanTag, type LiteralSpec, type ScanState } from './syntax.js';
 
@@ -14,6 +14,13 @@ export const LITERAL_MINUS_MAX = 4096;
  * pipelined refusals while the server is mid-response close the session.
  */
 const MAX_QUEUED_REPLIES = 32;
+/**
+ * Commands sent and not yet answered by a tagged response. Each tag in flight
+ * is unique, so a tagged answer is matched to its own command (a reused tag
+ * would let a BAD to one command hide a failed LOGIN, or an OK count as a
+ * login). The bound keeps the set of remembered tags small.
+ */
+export const MAX_IN_FLIGHT = 128;
 
 export interface ImapLimits {
   readonly maxLoginAttempts: number;
@@ -74,6 +81,8 @@ export class ImapSession implements ProtocolSession {
   /** A tagged response has been seen: a PREAUTH now would not be a greeting. */
   private taggedSeen = false;
   private queued: Buffer[] = [];
+  /** Tags of commands forwarded and not yet answered (at most MAX_IN_FLIGHT). */
+  private readonly inFlight = new Set<string>();
   private readonly scanner = new ServerScanner();
 
   constructor(
@@ -132,10 +141,31 @@ export class ImapSession implements ProtocolSession {
     }
     const tag = line.toString('latin1', 0, tagEnd);
     const verbStart = tagEnd + 1;
-    let verbEnd = atomEnd(line, verbStart, contentEnd);
-    let verb = verbEnd - verbStart <= MAX_VERB_LENGTH ? line.toString('latin1', verbStart, verbEnd).toUpperCase() : '';
+    const verbEnd = atomEnd(line, verbStart, contentEnd);
+    const verb = verbEnd - verbStart <= MAX_VERB_LENGTH ? line.toString('latin1', verbStart, verbEnd).toUpperCase() : '';
     const secret = verb === 'LOGIN' || verb === 'AUTHENTICATE';
     if (bad?.kind === 'refuse') return this.refuse(bad.code, bad.reason, tag, 'BAD', 'Invalid characters in command', secret, lost);
+    if (this.inFlight.has(tag)) return this.refuse('pipelining', 'tag of a command still in progress', tag, 'BAD', 'Tag already in use', secret, lost);
+    if (this.inFlight.size >= MAX_IN_FLIGHT) {
+      return this.refuse('pipelining', `over ${MAX_IN_FLIGHT} commands in progress`, tag, 'BAD', 'Too many commands in progress', secret, lost);
+    }
+    const v = this.judge(line, contentEnd, tag, verbEnd, verb, secret, lost);
+    if (v.kind === 'forward') this.inFlight.add(tag);
+    return v;
+  }
+
+  /** The command after its tag: table lookup, state, capability, arguments. */
+  private judge(
+    line: Buffer,
+    contentEnd: number,
+    tag: string,
+    firstWordEnd: number,
+    firstWord: string,
+    secret: boolean,
+    lost: boolean,
+  ): ClientVerdict {
+    let verbEnd = firstWordEnd;
+    let verb = firstWord;
     if (verbEnd < contentEnd && line[verbEnd] !== 0x20) verb = '';
     let cmd = COMMANDS.get(verb);
     if (cmd && verb === 'UID') {
@@ -147,6 +177,9 @@ export class ImapSession implements ProtocolSession {
     }
     if (!cmd) return this.refuse('unknown_command', 'unknown command', tag, 'BAD', 'Unknown command', false, lost);
     if (cmd.unsupported) return this.refuse('not_supported', `${cmd.name} not supported`, tag, 'BAD', cmd.unsupported, false, lost);
+    if (cmd.requires && !advertised(cmd.requires, this.caps.names)) {
+      return this.refuse('unknown_command', `${cmd.name}: the server did not advertise ${cmd.requires[0]!}`, tag, 'BAD', 'Unknown command', false, lost);
+    }
     if (!cmd.states.includes(this.st)) {
       return this.refuse('bad_state', `${cmd.name} not allowed in state ${this.st}`, tag, 'BAD', 'Command not allowed in this state', secret, lost);
     }
@@ -323,6 +356,7 @@ export class ImapSession implements ProtocolSession {
         return { ...none, release: true };
       case 'tagged': {
         this.taggedSeen = true;
+        this.inFlight.delete(r.tag);
         if (this.mode === 'idle' && r.tag === this.idleTag) this.mode = 'command';
         if (!w || r.tag !== w.tag) return none;
         this.wait = null;

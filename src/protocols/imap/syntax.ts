@@ -31,8 +31,13 @@ function table(pred: (b: number) => boolean): Uint8Array {
 
 const isSpecial = (b: number, specials: string) => specials.includes(String.fromCharCode(b));
 
-/** tag = 1*<any ASTRING-CHAR except "+">: visible ASCII but ( ) { SP % * " \ +. */
-export const TAG_CHAR = table((b) => b > 0x20 && b < 0x7f && !isSpecial(b, '(){%*"\\+'));
+/**
+ * tag = 1*<any ASTRING-CHAR except "+">: visible ASCII but ( ) { SP % * " \ +.
+ * Also not ']' (an ASTRING-CHAR): Dovecot answers such a tag with `* BAD` and
+ * skips the line without reading its {n+} literal, so the literal's bytes
+ * would run as commands the wrapper took for data.
+ */
+export const TAG_CHAR = table((b) => b > 0x20 && b < 0x7f && !isSpecial(b, '(){%*"\\+]'));
 
 /**
  * Bytes of an atom-like argument: ATOM-CHAR plus the list wildcards % and *

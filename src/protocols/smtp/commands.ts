@@ -77,7 +77,7 @@ export function parseEnvelope(line: Buffer, argStart: number, end: number, which
   const params = parseParams(line, path.end, end, utf8);
   if (isError(params)) return params;
   const known = which === 'FROM:' ? MAIL_PARAMS : RCPT_PARAMS;
-  for (const p of params) if (!known.has(p.key)) return { error: `unsupported parameter ${p.key}` };
+  for (const p of params) if (!known.has(p.key)) return { error: `unsupported parameter ${p.key}`, unsupported: true };
   return { path, params };
 }
 

@@ -49,6 +49,14 @@ const b = (s: string) => Buffer.from(s, 'latin1');
 const MAX_LOGGED_RCPT = 20;
 
 /**
+ * Most commands (and replies of ours) waiting for the server: past this a
+ * pipelining client is read one command at a time, so a client that sends
+ * and never reads cannot grow the queue (refused commands never reach the
+ * server, whose backpressure would otherwise stop it).
+ */
+export const MAX_PENDING = 1000;
+
+/**
  * The SMTP conversation as the server sees it: the state, the commands still
  * owed a reply, and the reply side (greeting, EHLO filter, our own commands
  * whose replies are ours). SmtpSession adds the client side.
@@ -98,16 +106,17 @@ export abstract class Conversation {
    * their replies, our reply waits its turn ('local'), so the client can pair
    * replies with commands.
    */
-  protected refuse(code: RefusalCode, reason: string, reply: string, secret = false, note?: string): Extract<ClientVerdict, { kind: 'refuse' }> {
+  protected refuse(code: RefusalCode, reason: string, reply: string, secret: boolean | 'line' = false, note?: string): Extract<ClientVerdict, { kind: 'refuse' }> {
     const bytes = b(reply);
     let now: Buffer | undefined = bytes;
+    const full = this.pending.length >= MAX_PENDING;
     if (this.pending.length > 0) {
-      this.pending.push({ kind: 'local', release: false, bytes });
+      this.pending.push({ kind: 'local', release: full, bytes });
       now = undefined;
     }
     // Every refusal inside a transaction names its envelope in the log.
     const env = note ?? (this.tx.from !== null ? this.envNote(this.tx.from, ...this.tx.rcpts) : undefined);
-    return { kind: 'refuse', code, reason, ...(now ? { reply: now } : {}), ...(secret ? { secret } : {}), ...(env ? { note: env } : {}) };
+    return { kind: 'refuse', code, reason, ...(now ? { reply: now } : {}), ...(secret ? { secret } : {}), ...(env ? { note: env } : {}), ...(full ? { hold: true } : {}) };
   }
 
   protected resetTx(): void {
@@ -167,7 +176,7 @@ export abstract class Conversation {
           this.resetTx();
           this.st = 'ready';
           if (p.ehlo) {
-            const f = filterEhlo(r.lines, { dropChunking: this.policy.holdBody, maxSize: this.policy.maxMsgSize });
+            const f = filterEhlo(r.lines, { dropChunking: this.policy.holdBody, maxSize: this.policy.sizeLimit });
             this.caps = f.caps;
             out.push(...f.lines);
             return;
@@ -246,6 +255,7 @@ export abstract class Conversation {
       this.pending.shift();
       if (head.kind === 'local') {
         out.push(head.bytes);
+        if (head.release) fx.release = true;
         continue;
       }
       const r = this.openHeldData();

@@ -66,6 +66,8 @@ export interface PathOptions {
 /** A parse failure: a short reason for the log (never echoes the input). */
 export interface ParseError {
   readonly error: string;
+  /** Well formed, but a parameter of an extension we do not follow (RFC 5321: 555). */
+  readonly unsupported?: boolean;
 }
 
 export function isError<T extends object>(v: T | ParseError): v is ParseError {

@@ -46,6 +46,12 @@ export interface SmtpPolicy {
   readonly relayControl: boolean;
   /** A body policy needs the whole message before the server may see it. */
   readonly holdBody: boolean;
+  /**
+   * The message size the client is told about and held to: SIZE in the EHLO
+   * reply, SIZE= at MAIL. The hold limit when the body is held, else 0 (the
+   * server's own).
+   */
+  readonly sizeLimit: number;
   /** Most bytes of one held message (the smaller of maxMsgSize and bodyHoldLimit). */
   readonly holdLimit: number;
   readonly commandLineLength: number;
@@ -129,6 +135,8 @@ export function smtpPolicy(o: ProtocolOptions): SmtpPolicy {
   const blockBody = list('blockBodyList').map((s) => compileLinear('blockBodyList', s, ignoreCase));
   const maxMsgSize = int('maxMsgSize');
   const bodyHoldLimit = int('bodyHoldLimit');
+  const holdBody = blockBody.length > 0 || maxMsgSize > 0;
+  const holdLimit = maxMsgSize > 0 ? Math.min(maxMsgSize, bodyHoldLimit) : bodyHoldLimit;
   const relayIp = compileIpRules(list('relayIpList'));
   const relayDomains = list('relayDomainList').map((d) => d.trim().toLowerCase()).filter((d) => d.length > 0);
   const policy: SmtpPolicy = {
@@ -140,10 +148,11 @@ export function smtpPolicy(o: ProtocolOptions): SmtpPolicy {
     relayDomains,
     relayStrict: (x['relayStrict'] as boolean | undefined) ?? false,
     relayControl: relayIp.any || relayDomains.length > 0,
-    holdBody: blockBody.length > 0 || maxMsgSize > 0,
-    holdLimit: maxMsgSize > 0 ? Math.min(maxMsgSize, bodyHoldLimit) : bodyHoldLimit,
+    holdBody,
+    holdLimit,
+    sizeLimit: holdBody ? holdLimit : 0,
     commandLineLength: o.maxLineLength,
-    textLineLength: Math.max(int('textLineLength'), o.maxLineLength),
+    textLineLength: int('textLineLength'),
     authLineLength: Math.max(int('authLineLength'), o.maxLineLength),
   };
   cache.set(o.extra, policy);

@@ -3,7 +3,7 @@ import type { LineEnding } from '../../core/framer.js';
 import type { ClientVerdict, ProtocolSession, RefusalCode } from '../../core/protocol.js';
 import { checkLine } from '../generic.js';
 import { checkDomainArg, checkText, COMMANDS, isBase64, parseAuth, parseBdat, parseEnvelope, type Verb } from './commands.js';
-import { CANCEL, Conversation, DATA, newTx, RSET } from './conversation.js';
+import { CANCEL, Conversation, DATA, MAX_PENDING, newTx, RSET } from './conversation.js';
 import { decimal, isError, type ParsedPath } from './path.js';
 import { domainListed, ipAllowed, senderBlocked } from './policy.js';
 
@@ -81,7 +81,7 @@ export class SmtpSession extends Conversation implements ProtocolSession {
     }
     // verbOf stops at the first space, so the argument starts after it.
     const argStart = verb.length < end ? verb.length + 1 : verb.length;
-    const hold = !(spec.pipelined && this.caps.pipelining);
+    const hold = !(spec.pipelined && this.caps.pipelining) || this.pending.length >= MAX_PENDING;
     return this.run(spec.verb, line, argStart, end, hold);
   }
 
@@ -147,19 +147,20 @@ export class SmtpSession extends Conversation implements ProtocolSession {
 
   private mail(line: Buffer, a: number, end: number, hold: boolean, syntax: (w: string) => ClientVerdict): ClientVerdict {
     const env = parseEnvelope(line, a, end, 'FROM:', this.caps.smtputf8);
-    if (isError(env)) return syntax(env.error);
+    if (isError(env)) return env.unsupported ? this.unsupported(env.error) : syntax(env.error);
     for (const p of env.params) {
       if (p.key === 'SIZE') {
         const n = p.value === null ? null : decimal(p.value);
         if (n === null) return syntax('bad SIZE value');
-        if (this.policy.maxMsgSize > 0 && n > this.policy.maxMsgSize) {
-          return this.refuse('too_large', `declared SIZE ${n} over maxMsgSize ${this.policy.maxMsgSize}`, '552 5.3.4 Message size exceeds fixed limit\r\n', false, this.envNote(env.path.address));
+        const limit = this.policy.sizeLimit;
+        if (limit > 0 && n > limit) {
+          return this.refuse('too_large', `declared SIZE ${n} over the limit ${limit} (maxMsgSize, bodyHoldLimit)`, '552 5.3.4 Message size exceeds fixed limit\r\n', false, this.envNote(env.path.address));
         }
       } else if (p.key === 'BODY') {
         const v = (p.value ?? '').toUpperCase();
         if (v !== '7BIT' && v !== '8BITMIME' && !(v === 'BINARYMIME' && this.caps.chunking)) return syntax('unsupported BODY value');
       } else if (p.key === 'SMTPUTF8' && (p.value !== null || !this.caps.smtputf8)) {
-        return syntax('SMTPUTF8 not offered');
+        return this.unsupported('SMTPUTF8 not offered');
       }
     }
     const blocked = senderBlocked(this.policy, env.path);
@@ -173,7 +174,7 @@ export class SmtpSession extends Conversation implements ProtocolSession {
 
   private rcpt(line: Buffer, a: number, end: number, hold: boolean, syntax: (w: string) => ClientVerdict): ClientVerdict {
     const env = parseEnvelope(line, a, end, 'TO:', this.caps.smtputf8);
-    if (isError(env)) return syntax(env.error);
+    if (isError(env)) return env.unsupported ? this.unsupported(env.error) : syntax(env.error);
     const note = this.envNote(this.tx.from ?? '', env.path.address);
     if (this.policy.maxRcpt > 0 && this.rcptCount >= this.policy.maxRcpt) {
       return this.refuse('too_many_recipients', `more than maxRcpt ${this.policy.maxRcpt} recipients in this session`, '452 4.5.3 Error: too many recipients\r\n', false, note);
@@ -183,6 +184,10 @@ export class SmtpSession extends Conversation implements ProtocolSession {
     this.st = 'rcpt';
     this.rcptCount++;
     return this.send({ kind: 'rcpt', release: hold, addr: env.path.address, tx: this.tx }, hold);
+  }
+
+  private unsupported(why: string): ClientVerdict {
+    return this.refuse('not_supported', why, '555 5.5.4 Unsupported parameter\r\n');
   }
 
   /** relayIpList / relayDomainList (seed): null when the recipient may be relayed to. */
@@ -244,12 +249,13 @@ export class SmtpSession extends Conversation implements ProtocolSession {
     const bad = checkLine(this.options, line, end, ending);
     if (bad && bad.kind === 'refuse') return this.cancelAuth(bad.code, bad.reason);
     if (!(end === 1 && line[0] === 0x2a) && !isBase64(line, 0, end)) return this.cancelAuth('bad_argument', 'AUTH response is not base64');
-    return { ...this.send({ kind: 'auth', release: true }, true), secret: true };
+    // The whole line is a credential (a SASL response): the log shows none of it.
+    return { ...this.send({ kind: 'auth', release: true }, true), secret: 'line' };
   }
 
   /** A bad AUTH response is not forwarded; "*" cancels the exchange and the server's answer to it is ours. */
   private cancelAuth(code: RefusalCode, reason: string): ClientVerdict {
     this.pending.push({ kind: 'wCancel', release: true });
-    return { ...this.refuse(code, reason, '501 5.5.2 Error: bad AUTH response, exchange cancelled\r\n', true), toServer: [CANCEL], hold: true };
+    return { ...this.refuse(code, reason, '501 5.5.2 Error: bad AUTH response, exchange cancelled\r\n', 'line'), toServer: [CANCEL], hold: true };
   }
 }

@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_IN_FLIGHT } from '../../src/protocols/imap/session.js';
+import { GREETING, ImapDriver } from '../helpers/imap-driver.js';
+
+/**
+ * Review findings, each proven against Dovecot 2.3 first: a line the server
+ * rejects before reading its {n+} literal makes the server read the literal's
+ * bytes as commands the wrapper judged as data; and a reused tag lets the
+ * answer to one command be taken for another's (state and login count).
+ */
+
+/** Dovecot's post-login capabilities (no quota/acl plugins: GETQUOTA etc. are unknown to it). */
+const POST_LOGIN_CAPS =
+  'IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES THREAD=REFS MULTIAPPEND UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED CONDSTORE ESEARCH CONTEXT=SEARCH MOVE LITERAL+ NOTIFY';
+
+function loggedIn(caps = POST_LOGIN_CAPS): ImapDriver {
+  const d = new ImapDriver().server(GREETING);
+  d.client('L1 LOGIN alice secret\r\n').server(`L1 OK [CAPABILITY ${caps}] Logged in\r\n`);
+  return d;
+}
+
+describe('imap: tags Dovecot rejects', () => {
+  it("refuses ']' in a tag (RFC-legal, but Dovecot answers * BAD and skips the line)", () => {
+    const d = new ImapDriver().server(GREETING);
+    d.client('a] NOOP\r\n');
+    expect(d.refusals).toEqual([{ code: 'bad_syntax', close: false }]);
+    expect(d.toServer).toBe('');
+  });
+
+  it("a {n+} literal after a ']' tag closes the session: its bytes never reach the server as a command", () => {
+    const d = new ImapDriver().server(GREETING);
+    d.client('a] ID {21+}\r\nc LOGIN alice wrong\r\n\r\n');
+    expect(d.refusals).toEqual([{ code: 'bad_syntax', close: true }]);
+    expect(d.toServer).toBe('');
+  });
+});
+
+describe('imap: extension commands need the capability the server advertised', () => {
+  it.each([
+    ['A1 GETQUOTAROOT INBOX', 'QUOTA'],
+    ['A1 GETACL INBOX', 'ACL'],
+    ['A1 GETMETADATA INBOX /private/comment', 'METADATA'],
+  ])('%s is unknown to a server without %s', (line, cap) => {
+    const d = loggedIn();
+    const before = d.toServer.length;
+    d.client(`${line}\r\n`);
+    expect(d.refusals).toEqual([{ code: 'unknown_command', close: false }]);
+    expect(d.toServer.length).toBe(before);
+    const e = loggedIn(`${POST_LOGIN_CAPS} ${cap}`);
+    const b2 = e.toServer.length;
+    e.client(`${line}\r\n`);
+    expect(e.refusals).toEqual([]);
+    expect(e.toServer.slice(b2)).toBe(`${line}\r\n`);
+  });
+
+  it('a {n+} literal in a command the server does not know closes the session before the literal', () => {
+    const d = loggedIn();
+    const before = d.toServer.length;
+    d.client('A2 GETQUOTAROOT {17+}\r\nA4 CREATE Smug5\r\n\r\n');
+    expect(d.refusals).toEqual([{ code: 'unknown_command', close: true }]);
+    expect(d.toServer.length).toBe(before);
+  });
+
+  it('IMAP4rev2 implies NAMESPACE, UNSELECT, MOVE, UIDPLUS', () => {
+    const d = loggedIn('IMAP4rev2');
+    d.client('A1 NAMESPACE\r\n');
+    d.client('S1 SELECT INBOX\r\n').server('S1 OK Selected\r\n');
+    d.client('A2 MOVE 1 Trash\r\nA3 UID EXPUNGE 1\r\n');
+    expect(d.refusals).toEqual([]);
+    const g = loggedIn('IMAP4rev1');
+    g.client('A1 NAMESPACE\r\n');
+    expect(g.refusals).toEqual([{ code: 'unknown_command', close: false }]);
+  });
+});
+
+describe('imap: a tag in use is refused', () => {
+  it('a reused tag cannot make a BAD to another command hide a failed LOGIN from maxLoginAttempts', () => {
+    const d = new ImapDriver({ maxLoginAttempts: 1 }).server(GREETING);
+    d.client('a ID x\r\na LOGIN alice wrong\r\n');
+    expect(d.refusals).toEqual([{ code: 'pipelining', close: false }]);
+    expect(d.toServer).toBe('a ID x\r\n');
+    expect(d.toClient).toContain('a BAD Tag already in use\r\n');
+    d.server('a BAD Invalid ID parameters\r\n');
+    // The tag is free again: the LOGIN goes, and its NO is counted.
+    d.client('a LOGIN alice wrong\r\n');
+    expect(d.toServer).toBe('a ID x\r\na LOGIN alice wrong\r\n');
+    d.server('a NO [AUTHENTICATIONFAILED] Authentication failed.\r\n');
+    expect(d.closed).toBe(true);
+    expect(d.toClient).toContain('* BYE Too many failed login attempts\r\n');
+  });
+
+  it('a reused tag cannot make an OK to another command count as a successful LOGIN', () => {
+    const d = new ImapDriver().server(GREETING);
+    d.client('a NOOP\r\na LOGIN alice wrong\r\n');
+    d.server('a OK NOOP completed\r\n');
+    expect(d.state).toBe('not_authenticated');
+    d.client('b SELECT INBOX\r\n');
+    expect(d.refusals.map((r) => r.code)).toEqual(['pipelining', 'bad_state']);
+  });
+
+  it('commands in flight are bounded: one more than MAX_IN_FLIGHT unanswered is refused', () => {
+    const d = loggedIn();
+    let lines = '';
+    for (let i = 0; i <= MAX_IN_FLIGHT; i++) lines += `N${i} NOOP\r\n`;
+    d.client(lines);
+    expect(d.refusals).toEqual([{ code: 'pipelining', close: false }]);
+    d.server(`N0 OK NOOP completed\r\n`);
+    d.client('X NOOP\r\n');
+    expect(d.refusals).toHaveLength(1);
+    expect(d.toServer.endsWith('X NOOP\r\n')).toBe(true);
+  });
+});
