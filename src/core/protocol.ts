@@ -129,6 +129,12 @@ export interface ProtocolSession {
   clientRaw?(bytes: Buffer): void;
   /** Judge server bytes. Absent: server bytes pass through untouched. */
   serverData?(chunk: Buffer): ServerVerdict;
+  /**
+   * The server closed its side. Returns bytes the protocol still held back
+   * for the client (e.g. the start of a reply line it was waiting to see
+   * whole, to rewrite it), so that nothing the server sent is lost.
+   */
+  serverEnd?(): readonly Buffer[] | null;
   /** The wrapper's own reply for an event, or undefined to say nothing. */
   reply(kind: WrapperReply): Buffer | undefined;
 }

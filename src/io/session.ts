@@ -53,6 +53,9 @@ export class Session implements FramerSink {
   private bytesIn = 0;
   private bytesOut = 0;
   private held = false;
+  /** Validated client bytes not yet written to the server: a run of adjacent slices (see toServer). */
+  private outRun: Buffer | null = null;
+  private outRunEnd = 0;
   private serverBusy = false;
   private closing = false;
   private clientEof = false;
@@ -144,6 +147,7 @@ export class Session implements FramerSink {
     this.bytesIn += chunk.length;
     if (this.closing) return;
     this.framer.push(chunk);
+    this.flushToServer();
     this.updateClientFlow();
   }
 
@@ -186,6 +190,8 @@ export class Session implements FramerSink {
         }
         return;
       case 'refuse': {
+        // What was accepted before this line goes out before anything the refusal does.
+        this.flushToServer();
         this.refused++;
         const shown = line ? ` line="${shownLine(line, contentEnd, v.secret)}"` : '';
         this.log.log('warning', `refused ${this.tag} state=${this.proto.state} code=${v.code} reason="${v.reason}"${shown}${v.note ? ` ${v.note}` : ''}`);
@@ -210,14 +216,38 @@ export class Session implements FramerSink {
     }
   }
 
+  /**
+   * Queues validated bytes for the server. Forwarded lines that lie next to
+   * each other in the same input chunk go out as one write (a write per line
+   * costs a system call per line): the run is kept as its first slice and an
+   * end offset, and cut out once when flushed. Every entry point that can
+   * queue bytes (client data, server data, client EOF) flushes before it
+   * returns, so nothing waits here for later input.
+   */
   private toServer(bytes: Buffer): void {
+    const run = this.outRun;
+    if (run && run.buffer === bytes.buffer && this.outRunEnd === bytes.byteOffset) {
+      this.outRunEnd += bytes.length;
+      return;
+    }
+    this.flushToServer();
+    this.outRun = bytes;
+    this.outRunEnd = bytes.byteOffset + bytes.length;
+  }
+
+  private flushToServer(): void {
+    const run = this.outRun;
+    if (!run) return;
+    this.outRun = null;
     const s = this.server;
     if (!s || s.channel.writeEnded) return;
+    const len = this.outRunEnd - run.byteOffset;
+    const bytes = len === run.length ? run : Buffer.from(run.buffer, run.byteOffset, len);
     if (!s.channel.write(bytes)) this.serverBusy = true;
   }
 
   private onClientEof(): void {
-    if (this.clientEof) return;
+    if (this.clientEof || this.finished) return;
     this.clientEof = true;
     if (this.closing) return;
     if (!this.framer.isPaused) this.finishClientInput();
@@ -229,7 +259,8 @@ export class Session implements FramerSink {
     if (!complete && !this.closing) {
       this.log.log('notice', `client input ended inside a line or literal ${this.tag}; the fragment was not forwarded`);
     }
-    if (this.log.wants(1)) this.log.log('info', `client closed its side ${this.tag}`);
+    this.flushToServer();
+    if (this.log.wants(2)) this.log.log('info', `client closed its side ${this.tag}`);
     this.server?.channel.end();
     this.checkDone();
   }
@@ -256,7 +287,10 @@ export class Session implements FramerSink {
     for (const b of out) if (!this.client.writeEnded) ok = this.client.write(b) && ok;
     if (!ok) server.channel.pause();
     if (v.notes) for (const n of v.notes) this.log.log('notice', `note ${this.tag}: ${n}`);
-    if (v.toServer && !this.closing) for (const b of v.toServer) this.toServer(b);
+    if (v.toServer && !this.closing) {
+      for (const b of v.toServer) this.toServer(b);
+      this.flushToServer();
+    }
     if (v.maxLineLength !== undefined) this.framer.setMaxLineLength(v.maxLineLength);
     if (v.close) {
       this.closeBoth('protocol_close', 'closed by protocol after a server reply');
@@ -266,6 +300,7 @@ export class Session implements FramerSink {
     if (v.release && this.held) {
       this.held = false;
       this.framer.resume();
+      this.flushToServer();
       if (this.clientEof && !this.framer.isPaused && !this.closing) this.finishClientInput();
       this.updateClientFlow();
     }
@@ -274,7 +309,10 @@ export class Session implements FramerSink {
   private onServerEof(): void {
     if (this.serverEof) return;
     this.serverEof = true;
-    if (this.log.wants(1)) this.log.log('info', `server closed its side ${this.tag}`);
+    if (this.finished) return;
+    if (this.log.wants(2)) this.log.log('info', `server closed its side ${this.tag}`);
+    const tail = this.proto.serverEnd?.();
+    if (tail) for (const b of tail) this.toClient(b);
     this.client.end();
     const server = this.server!;
     const exited = server.exited;

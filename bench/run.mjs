@@ -1,0 +1,80 @@
+// protowrap benchmark: `npm run bench` (builds first, then runs this file).
+//
+// Every figure is a ratio against a baseline measured in the same run on the
+// same machine, never an absolute time: (1) spawn-to-banner start-up of the
+// wrapper in inetd mode vs a direct connection vs a bare `node -e 0`,
+// (2) throughput of a 50 MB line stream through the standalone wrapper vs
+// socat vs direct, (3) the wrapper's peak RSS during (2), (4) smtp-source
+// through the wrapper (--protocol smtp) vs HAProxy (mode tcp) in front of
+// smtp-sink. Loopback only; every loop and every wait is bounded.
+//
+// Knobs (environment): BENCH_RUNS (start-up runs per variant, default 30),
+// BENCH_MB (stream size, default 50), BENCH_REPEAT (stream and SMTP runs per
+// target, default 5), BENCH_WRAPPER (another build to compare, default
+// dist/protowrap.js). Exit code: 0 for a complete report (targets missed or
+// not), 1 when bytes or messages were lost or the harness failed.
+//
+// The parts live in startup.mjs, stream.mjs and smtp.mjs; lib.mjs holds the
+// settings, the targets and the shared helpers.
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { cleanup, printTable, report, which, WRAPPER } from './lib.mjs';
+import { benchSmtp } from './smtp.mjs';
+import { benchStartup } from './startup.mjs';
+import { benchStream } from './stream.mjs';
+
+/** The whole run is cut off here, whatever hangs. */
+const WATCHDOG_MS = 300_000;
+
+const watchdog = setTimeout(() => {
+  console.error(`bench: gave up after ${WATCHDOG_MS / 1000} s`);
+  cleanup();
+  process.exit(1);
+}, WATCHDOG_MS);
+watchdog.unref();
+process.on('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});
+
+function version(cmd, args) {
+  const r = spawnSync(cmd, args, { encoding: 'latin1', timeout: 5000 });
+  return (r.stdout + r.stderr).split('\n').find((l) => l.trim())?.trim() ?? '?';
+}
+
+function socatVersion(socat) {
+  const r = spawnSync(socat, ['-V'], { encoding: 'latin1', timeout: 5000 });
+  return r.stdout.match(/socat version (\S+)/)?.[1] ?? '?';
+}
+
+async function main() {
+  accessSync(WRAPPER, constants.R_OK);
+  const socat = which('socat');
+  const haproxy = which('haproxy');
+  console.log(`protowrap bench: node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'})`);
+  console.log(`wrapper: ${WRAPPER}`);
+  console.log(`socat: ${socat ? socatVersion(socat) : 'missing'}; haproxy: ${haproxy ? version(haproxy, ['-v']) : 'missing'}`);
+  const load = loadavg()[0];
+  console.log(`load average ${load.toFixed(2)}${load > 0.5 ? ': the machine is busy, expect noisy figures (variants are interleaved, so ratios suffer least)' : ''}`);
+  const t0 = performance.now();
+  try {
+    await benchStartup();
+    await benchStream();
+    await benchSmtp();
+  } finally {
+    cleanup();
+  }
+  console.log(`\n== summary (ratios against baselines from this run; took ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+  printTable(report.rows, ['name', 'value', 'target', 'mark']);
+  console.log(`load average now ${loadavg()[0].toFixed(2)}`);
+  if (report.failed) console.log('\nDATA WAS LOST OR ALTERED: see above');
+  process.exitCode = report.failed ? 1 : 0;
+}
+
+main().catch((err) => {
+  console.error(`bench failed: ${err.stack ?? err}`);
+  cleanup();
+  process.exit(1);
+});
