@@ -179,7 +179,8 @@ export class Session implements FramerSink {
           // keep: the protocol holds the line (e.g. an SMTP body) and sends it later itself.
           if (!v.keep) this.toServer(line);
         }
-        if (v.note) this.log.log('notice', `note ${this.tag}: ${v.note}`);
+        // Notes (e.g. SMTP's accounting line per accepted message) are logLevel 1, like sessions.
+        if (v.note && this.log.wants(1)) this.log.log('notice', `note ${this.tag}: ${v.note}`);
         if (v.toClient) this.toClient(v.toClient);
         if (v.toServer) for (const b of v.toServer) this.toServer(b);
         if (v.maxLineLength !== undefined) this.framer.setMaxLineLength(v.maxLineLength);
@@ -286,7 +287,7 @@ export class Session implements FramerSink {
     let ok = true;
     for (const b of out) if (!this.client.writeEnded) ok = this.client.write(b) && ok;
     if (!ok) server.channel.pause();
-    if (v.notes) for (const n of v.notes) this.log.log('notice', `note ${this.tag}: ${n}`);
+    if (v.notes && this.log.wants(1)) for (const n of v.notes) this.log.log('notice', `note ${this.tag}: ${n}`);
     if (v.toServer && !this.closing) {
       for (const b of v.toServer) this.toServer(b);
       this.flushToServer();
@@ -386,7 +387,8 @@ export class Session implements FramerSink {
   private abort(reason: SessionEnd, why: string): void {
     if (this.finished) return;
     if (this.endReason === 'done') this.endReason = reason;
-    if (this.log.wants(1)) this.log.log('info', `${why} ${this.tag}`);
+    // The session close line (level 1) carries end=client_error|server_error.
+    if (this.log.wants(2)) this.log.log('info', `${why} ${this.tag}`);
     this.finish();
   }
 
