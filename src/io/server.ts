@@ -125,9 +125,14 @@ function spawnServer(argv: readonly string[], timeoutMs: number, onStderr: (line
   });
 }
 
-/** A spawned server's stderr goes to the log, line by line, bounded; never to the client. */
+/**
+ * A spawned server's stderr goes to the log, line by line, bounded; never to
+ * the client. A line is cut at MAX_STDERR_LINE bytes (the rest of it, up to
+ * its newline, is dropped), and at most MAX_STDERR_LINES lines are logged.
+ */
 function pipeStderr(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
   let buf = '';
+  let discarding = false;
   let lines = 0;
   let dropped = 0;
   const emit = (s: string) => {
@@ -138,15 +143,24 @@ function pipeStderr(stream: NodeJS.ReadableStream, onLine: (line: string) => voi
   };
   stream.setEncoding('latin1');
   stream.on('data', (chunk: string) => {
-    buf += chunk;
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      emit(buf.slice(0, Math.min(nl, MAX_STDERR_LINE)));
-      buf = buf.slice(nl + 1);
-    }
-    if (buf.length > MAX_STDERR_LINE) {
-      emit(buf.slice(0, MAX_STDERR_LINE));
-      buf = '';
+    let pos = 0;
+    while (pos < chunk.length) {
+      const nl = chunk.indexOf('\n', pos);
+      const end = nl < 0 ? chunk.length : nl;
+      if (!discarding) {
+        buf += chunk.slice(pos, Math.min(end, pos + MAX_STDERR_LINE - buf.length));
+        if (buf.length >= MAX_STDERR_LINE && nl < 0) {
+          emit(buf);
+          buf = '';
+          discarding = true;
+        } else if (nl >= 0) {
+          emit(buf);
+          buf = '';
+        }
+      }
+      if (nl < 0) break;
+      discarding = false;
+      pos = nl + 1;
     }
   });
   stream.on('end', () => {
