@@ -166,6 +166,22 @@ describe('LineFramer', () => {
     expect(r.events.at(-1)).toEqual(['line', 'ok\n', 'lf']);
   });
 
+  it('property: memory stays bounded under an endless line, for any chunk sizes and limit', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 4096 }), fc.array(fc.integer({ min: 1, max: 20_000 }), { minLength: 1, maxLength: 60 }), (max, sizes) => {
+        const r = recorder();
+        const f = r.make(max);
+        for (const n of sizes) {
+          f.push(Buffer.alloc(n, 0x42));
+          expect(f.bufferedBytes).toBeLessThanOrEqual(max + 1);
+        }
+        const total = sizes.reduce((a, b) => a + b, 0);
+        expect(r.events.filter((e) => e[0] === 'overlong')).toHaveLength(total > max + 1 ? 1 : 0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('memory stays bounded when a long line arrives one byte at a time', () => {
     const r = recorder();
     const f = r.make(100);
