@@ -243,6 +243,18 @@ describe('imap through the built wrapper in front of a real dovecot', () => {
     expect(dc.logSince(mark)).not.toMatch(/Password mismatch/i);
   });
 
+  it('hostile: a {n+} literal in an ID list dovecot rejects as it parses it never runs as a LOGIN', async () => {
+    const mark = dc.logMark();
+    const c = await raw(w.port);
+    await c.until(GREETED);
+    c.send('a ID (a {21+}\r\nc LOGIN alice wrong\r\n)\r\nd NOOP\r\n');
+    await c.closed;
+    expect(c.received()).toMatch(/a BAD Invalid literal\r\n\* BYE Closing connection\r\n$/);
+    expect(c.received()).not.toContain('c NO');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(dc.logSince(mark)).not.toMatch(/Password mismatch/i);
+  });
+
   it('hostile: a {n+} literal in a command dovecot does not know (GETQUOTAROOT, no quota plugin) never runs', async () => {
     const c = await loggedIn(w.port);
     expect(c.received()).not.toMatch(/ QUOTA/);
@@ -250,6 +262,21 @@ describe('imap through the built wrapper in front of a real dovecot', () => {
     await c.closed;
     expect(c.received()).toMatch(/A2 BAD Unknown command\r\n\* BYE Closing connection\r\n$/);
     expect(existsSync(join(dc.maildirOf('alice'), '.Smug5'))).toBe(false);
+  });
+
+  it('hostile: APPEND with a flag or date dovecot refuses unread, and CREATE parameters dovecot ignores, cannot hide a {n+} command', async () => {
+    // Dovecot answers these with BAD (or OK for CREATE) and reads the {17+} literal as its next command.
+    for (const [n, args] of [
+      [6, 'APPEND INBOX (\\Recent)'],
+      [7, 'APPEND INBOX "yesterday"'],
+      [8, 'CREATE Box8 (USE ('],
+    ] as const) {
+      const c = await loggedIn(w.port);
+      c.send(`A2 ${args} {17+}\r\nA4 CREATE Smug${n}\r\n))\r\nA6 LOGOUT\r\n`);
+      await c.closed;
+      expect(c.received()).toMatch(/A2 BAD (Invalid|Too many) arguments\r\n\* BYE Closing connection\r\n$/);
+      expect(existsSync(join(dc.maildirOf('alice'), `.Smug${n}`))).toBe(false);
+    }
   });
 
   it('hostile: a reused tag cannot hide failed logins from maxLoginAttempts (2)', async () => {

@@ -110,3 +110,82 @@ describe('imap: a tag in use is refused', () => {
     expect(d.toServer.endsWith('X NOOP\r\n')).toBe(true);
   });
 });
+
+describe('imap: APPEND and CREATE arguments a server checks before reading a {n+} literal', () => {
+  it.each([
+    ['A1 APPEND INBOX (\\Recent) {8+}', 'flag'],
+    ['A1 APPEND INBOX (\\Bogus) {8+}', 'flag'],
+    ['A1 APPEND INBOX "bad date" {8+}', 'date'],
+    ['A1 APPEND INBOX "01-Jan-2020 00:00:00" {8+}', 'date'],
+    ['A1 APPEND INBOX x {8+}', 'atom'],
+    ['A1 APPEND INBOX "01-Jan-2020 00:00:00 +0000" (\\Seen) {8+}', 'order'],
+    ['A1 APPEND INBOX CATENATE (TEXT {8+}', 'catenate'],
+  ])('%s closes the session before the literal (%s)', (line) => {
+    const d = loggedIn();
+    const before = d.toServer.length;
+    d.client(`${line}\r\nz NOOP\r\n\r\n`);
+    expect(d.refusals).toEqual([{ code: 'literal', close: true }]);
+    expect(d.toServer.length).toBe(before);
+  });
+
+  it.each([
+    'A1 APPEND INBOX {8+}',
+    'A1 APPEND "My Box" (\\Seen \\Answered \\Flagged \\Deleted \\Draft $Forwarded) " 1-jan-2020 23:59:60 -0130" {8+}',
+    'A1 APPEND INBOX () ~{8+}',
+    'A1 APPEND {5+}\r\nINBOX (\\Seen) {8+}',
+  ])('%s is forwarded with its literal', (line) => {
+    const d = loggedIn();
+    const before = d.toServer.length;
+    d.client(`${line}\r\nz NOOP\r\n\r\n`);
+    expect(d.refusals).toEqual([]);
+    expect(d.toServer.slice(before)).toBe(`${line}\r\nz NOOP\r\n\r\n`);
+  });
+
+  it('MULTIAPPEND: the next message with a bad flag closes the session', () => {
+    const d = loggedIn();
+    const before = d.toServer.length;
+    d.client('A1 APPEND INBOX {3+}\r\nabc (\\Recent) {8+}\r\nz NOOP\r\n\r\n');
+    expect(d.refusals).toEqual([{ code: 'literal', close: true }]);
+    expect(d.toServer.slice(before)).toBe('A1 APPEND INBOX {3+}\r\nabc');
+  });
+
+  it('CREATE takes parameters only when the server advertised CREATE-SPECIAL-USE', () => {
+    const d = loggedIn();
+    d.client('A1 CREATE x (USE ({8+}\r\nz NOOP\r\n))\r\n');
+    expect(d.refusals).toEqual([{ code: 'bad_argument', close: true }]);
+    const e = loggedIn(`${POST_LOGIN_CAPS} CREATE-SPECIAL-USE`);
+    const before = e.toServer.length;
+    e.client('A1 CREATE x (USE (\\Archive))\r\n');
+    expect(e.refusals).toEqual([]);
+    expect(e.toServer.slice(before)).toBe('A1 CREATE x (USE (\\Archive))\r\n');
+  });
+});
+
+describe('imap: SELECT refused with BAD', () => {
+  it('deselects, as Dovecot does ("SELECT INBOX (QRESYNC (x))" closes the mailbox it had open)', () => {
+    const d = loggedIn();
+    d.client('S1 SELECT INBOX\r\n').server('S1 OK [READ-WRITE] Select completed\r\n');
+    d.client('S2 SELECT INBOX (QRESYNC (x))\r\n').server('S2 BAD Error in IMAP command SELECT: QRESYNC not enabled\r\n');
+    expect(d.state).toBe('authenticated');
+    d.client('F1 FETCH 1 FLAGS\r\n');
+    expect(d.refusals).toEqual([{ code: 'bad_state', close: false }]);
+  });
+});
+
+describe('imap: commands whose server parses a list as it reads it take only synchronizing literals', () => {
+  it.each(['A1 ID (a {8+}', 'A1 ID ((((a {8+}', 'A1 ID ("name" {8+}'])('%s closes the session before the literal', (line) => {
+    const d = new ImapDriver().server(GREETING);
+    d.client(`${line}\r\nz NOOP\r\n)\r\n`);
+    expect(d.refusals).toEqual([{ code: 'literal', close: true }]);
+    expect(d.toServer).toBe('');
+  });
+
+  it('ID with a synchronizing literal still waits for + and goes on', () => {
+    const d = new ImapDriver().server(GREETING);
+    d.client('A1 ID ("name" {3}\r\n');
+    expect(d.toServer).toBe('A1 ID ("name" {3}\r\n');
+    d.server('+ OK\r\n').client('abc)\r\n');
+    expect(d.refusals).toEqual([]);
+    expect(d.toServer).toBe('A1 ID ("name" {3}\r\nabc)\r\n');
+  });
+});

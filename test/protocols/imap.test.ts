@@ -7,7 +7,7 @@ function inState(state: 'not_authenticated' | 'authenticated' | 'selected', gree
   const d = new ImapDriver().server(greeting);
   if (state === 'not_authenticated') return d;
   // Dovecot-like post-login capabilities, plus ACL and METADATA for the table rows that use them.
-  d.client('L1 LOGIN alice secret\r\n').server('L1 OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE ACL METADATA CONTEXT=SEARCH] Logged in\r\n');
+  d.client('L1 LOGIN alice secret\r\n').server('L1 OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE ACL METADATA CONTEXT=SEARCH CREATE-SPECIAL-USE] Logged in\r\n');
   if (state === 'authenticated') return d;
   d.client('S1 SELECT INBOX\r\n').server('* 1 EXISTS\r\nS1 OK [READ-WRITE] Select completed\r\n');
   return d;

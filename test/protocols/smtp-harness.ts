@@ -14,6 +14,8 @@ export interface FakeServerOptions {
   readonly ehlo?: readonly string[];
   /** Recipients containing this are refused with 550. */
   readonly badRcpt?: string;
+  /** MAIL commands containing this are refused with 501 (as Postfix does for a bad RET= or ENVID=). */
+  readonly badMail?: string;
   /** DATA is refused (451) even with recipients. */
   readonly refuseData?: boolean;
 }
@@ -93,6 +95,7 @@ export class FakeServer {
         return '250 2.0.0 Ok\r\n';
       case 'MAIL':
         if (this.mail) return '503 5.5.1 Error: nested MAIL command\r\n';
+        if (this.o.badMail && text.includes(this.o.badMail)) return '501 5.5.4 Bad RET parameter syntax\r\n';
         this.mail = true;
         return '250 2.1.0 Ok\r\n';
       case 'RCPT':

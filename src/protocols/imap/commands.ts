@@ -12,7 +12,7 @@ export type ImapState = 'not_authenticated' | 'authenticated' | 'selected' | 'lo
  * What the command's tagged answer changes; the client is held until that
  * answer so that the next command is judged in the right state.
  *   login/authenticate: OK → authenticated, NO → one failed login
- *   select: OK → selected, NO → authenticated (a failed SELECT deselects)
+ *   select: OK → selected, NO or BAD → authenticated (a failed SELECT deselects)
  *   close: OK → authenticated
  *   logout: OK → logout
  *   idle: the server's '+' starts IDLE; the client may then send only DONE
@@ -38,6 +38,23 @@ export interface CommandDef {
    * literal (Dovecot does), and would run the literal's bytes as commands.
    */
   readonly requires?: readonly string[];
+  /**
+   * Arguments past minArgs only when the server advertised one of these
+   * (Dovecot 2.3 reads only CREATE's mailbox and leaves a {n+} literal in
+   * the parameters unread: its bytes would run as commands).
+   */
+  readonly moreArgsRequire?: readonly string[];
+  /**
+   * Only synchronizing literals: Dovecot's pre-login ID parses its list as it
+   * reads it and answers BAD ("(a {n+}", deep nesting) with the {n+} literal
+   * unread; SETMETADATA streams its values likewise.
+   */
+  readonly syncLiteralsOnly?: boolean;
+}
+
+/** The most arguments a command may have with the capabilities advertised. */
+export function maxArgsOf(cmd: CommandDef, names: ReadonlySet<string>): number {
+  return cmd.moreArgsRequire && !advertised(cmd.moreArgsRequire, names) ? cmd.minArgs : cmd.maxArgs;
 }
 
 /** True when the advertised capabilities satisfy a command's requires list. */
@@ -75,7 +92,7 @@ const TABLE: readonly CommandDef[] = [
   def('CAPABILITY', ANY, 0, 0),
   def('NOOP', ANY, 0, 0),
   def('LOGOUT', ANY, 0, 0, { effect: 'logout' }),
-  def('ID', ANY, 1, 1, { requires: ['ID'] }),
+  def('ID', ANY, 1, 1, { requires: ['ID'], syncLiteralsOnly: true }),
   // Not authenticated (6.2). STARTTLS would turn the stream into TLS the wrapper cannot read.
   def('STARTTLS', NOT_AUTH, 0, 0, { unsupported: 'STARTTLS is not available through this gateway' }),
   def('AUTHENTICATE', NOT_AUTH, 1, 2, { literals: false, effect: 'authenticate', secret: true }),
@@ -84,7 +101,7 @@ const TABLE: readonly CommandDef[] = [
   def('ENABLE', AUTH_ONLY, 1, MANY, { literals: false, requires: ['ENABLE', REV2] }),
   def('SELECT', AUTH, 1, 2, { effect: 'select' }),
   def('EXAMINE', AUTH, 1, 2, { effect: 'select' }),
-  def('CREATE', AUTH, 1, 2),
+  def('CREATE', AUTH, 1, 2, { moreArgsRequire: ['CREATE-SPECIAL-USE'] }),
   def('DELETE', AUTH, 1, 1),
   def('RENAME', AUTH, 2, 2),
   def('SUBSCRIBE', AUTH, 1, 1),
@@ -106,7 +123,7 @@ const TABLE: readonly CommandDef[] = [
   def('LISTRIGHTS', AUTH, 2, 2, { requires: ACL }),
   def('MYRIGHTS', AUTH, 1, 1, { requires: ACL }),
   def('GETMETADATA', AUTH, 2, MANY, { requires: METADATA }),
-  def('SETMETADATA', AUTH, 2, 2, { requires: METADATA }),
+  def('SETMETADATA', AUTH, 2, 2, { requires: METADATA, syncLiteralsOnly: true }),
   // COMPRESS=DEFLATE would compress the stream: the wrapper would be blind.
   def('COMPRESS', AUTH, 1, 1, { unsupported: 'COMPRESS is not available through this gateway' }),
   // Selected (6.4).

@@ -2,7 +2,8 @@ import type { LineEnding } from '../../core/framer.js';
 import type { ClientVerdict, ProtocolOptions, ProtocolSession, RefusalCode, ServerVerdict, WrapperReply } from '../../core/protocol.js';
 import { checkLine } from '../generic.js';
 import { NO_CAPABILITIES, type CapabilityFlags } from './capability.js';
-import { COMMANDS, MAX_VERB_LENGTH, UID_COMMANDS, advertised, type CommandDef, type ImapState } from './commands.js';
+import { COMMANDS, MAX_VERB_LENGTH, UID_COMMANDS, advertised, maxArgsOf, type CommandDef, type ImapState } from './commands.js';
+import { appendNonSyncError, literalStart } from './append.js';
 import { ServerScanner, type ServerResponse } from './server.js';
 import { atomEnd, isBase64, newScan, nonSyncAtEnd, scanArgs, scanComplete, scanTag, type LiteralSpec, type ScanState } from './syntax.js';
 
@@ -155,17 +156,9 @@ export class ImapSession implements ProtocolSession {
   }
 
   /** The command after its tag: table lookup, state, capability, arguments. */
-  private judge(
-    line: Buffer,
-    contentEnd: number,
-    tag: string,
-    firstWordEnd: number,
-    firstWord: string,
-    secret: boolean,
-    lost: boolean,
-  ): ClientVerdict {
-    let verbEnd = firstWordEnd;
-    let verb = firstWord;
+  private judge(line: Buffer, contentEnd: number, tag: string, wordEnd: number, word: string, secret: boolean, lost: boolean): ClientVerdict {
+    let verbEnd = wordEnd;
+    let verb = word;
     if (verbEnd < contentEnd && line[verbEnd] !== 0x20) verb = '';
     let cmd = COMMANDS.get(verb);
     if (cmd && verb === 'UID') {
@@ -191,10 +184,10 @@ export class ImapSession implements ProtocolSession {
       if (verbEnd + 1 === contentEnd) return this.refuse('bad_syntax', `${cmd.name}: trailing space`, tag, 'BAD', 'Invalid arguments', secret, lost);
       const r = scanArgs(line, verbEnd + 1, contentEnd, scan);
       if (!r.ok) return this.refuse('bad_syntax', `${cmd.name}: ${r.reason}`, tag, 'BAD', 'Invalid arguments', secret, lost);
-      if (scan.args > cmd.maxArgs) return this.refuse('bad_argument', `${cmd.name}: too many arguments`, tag, 'BAD', 'Too many arguments', secret, lost);
+      if (scan.args > maxArgsOf(cmd, this.caps.names)) return this.refuse('bad_argument', `${cmd.name}: too many arguments`, tag, 'BAD', 'Too many arguments', secret, lost);
       if (r.literal) {
         if (!cmd.literals) return this.refuse('literal', `literal not allowed in ${cmd.name}`, tag, 'BAD', 'Literal not allowed here', secret, lost);
-        return this.literal({ tag, cmd, scan, size: line.length }, r.literal, true);
+        return this.literal({ tag, cmd, scan, size: line.length }, r.literal, true, line, verbEnd + 1, contentEnd);
       }
     }
     const incomplete = scanComplete(scan);
@@ -210,13 +203,16 @@ export class ImapSession implements ProtocolSession {
   }
 
   /** A literal announced at the end of a line of the current command. */
-  private literal(c: Current, lit: LiteralSpec, firstLine: boolean): ClientVerdict {
+  private literal(c: Current, lit: LiteralSpec, firstLine: boolean, line: Buffer, argStart: number, contentEnd: number): ClientVerdict {
     const secret: boolean | 'line' = c.cmd.secret === true ? (firstLine ? true : 'line') : false;
     const nonSync = lit.nonSync || lit.minus;
     // Once part of the command has reached the server, a refusal cannot be
     // answered cleanly: the session is closed.
     const close = nonSync || !firstLine;
     if (lit.minus) return this.refuse('literal', 'literal {n-} is not IMAP syntax', c.tag, 'BAD', 'Invalid literal', secret, close);
+    if (lit.nonSync && c.cmd.syncLiteralsOnly) return this.refuse('literal', `{n+} literal in ${c.cmd.name}`, c.tag, 'BAD', 'Invalid literal', secret, close);
+    const appendError = lit.nonSync && c.cmd.name === 'APPEND' ? appendNonSyncError(line, argStart, literalStart(line, contentEnd), firstLine) : null;
+    if (appendError) return this.refuse('literal', appendError, c.tag, 'BAD', 'Invalid arguments', secret, close);
     if (lit.nonSync && !this.caps.literalPlus && !(this.caps.literalMinus && lit.size <= LITERAL_MINUS_MAX)) {
       const why = this.caps.literalMinus ? 'non-synchronizing literal over 4096 octets (LITERAL-)' : 'non-synchronizing literal without LITERAL+';
       return this.refuse('literal', why, c.tag, 'BAD', 'Non-synchronizing literal not allowed', secret, close);
@@ -245,8 +241,8 @@ export class ImapSession implements ProtocolSession {
     if (c.size > this.limits.maxCommandSize) return this.closeWith('too_large', 'command over maxCommandSize', c.tag, 'Command too large', secret);
     const r = scanArgs(line, 0, contentEnd, c.scan);
     if (!r.ok) return this.closeWith('bad_syntax', `${r.reason} (after a literal)`, c.tag, 'Invalid arguments', secret);
-    if (c.scan.args > c.cmd.maxArgs) return this.closeWith('bad_argument', 'too many arguments', c.tag, 'Too many arguments', secret);
-    if (r.literal) return this.literal(c, r.literal, false);
+    if (c.scan.args > maxArgsOf(c.cmd, this.caps.names)) return this.closeWith('bad_argument', 'too many arguments', c.tag, 'Too many arguments', secret);
+    if (r.literal) return this.literal(c, r.literal, false, line, 0, contentEnd);
     const incomplete = scanComplete(c.scan);
     if (incomplete) return this.closeWith('bad_syntax', incomplete, c.tag, 'Invalid arguments', secret);
     if (c.scan.args < c.cmd.minArgs) return this.closeWith('bad_argument', 'missing arguments', c.tag, 'Missing arguments', secret);
@@ -388,8 +384,9 @@ export class ImapSession implements ProtocolSession {
         else if (status === 'NO' && ++this.failures >= this.limits.maxLoginAttempts) return true;
         return false;
       case 'select':
+        // A failed SELECT closes the open mailbox; Dovecot deselects on BAD too (QRESYNC not enabled).
         if (status === 'OK') this.st = 'selected';
-        else if (status === 'NO') this.st = 'authenticated';
+        else if (status === 'NO' || status === 'BAD') this.st = 'authenticated';
         return false;
       case 'close':
         if (status === 'OK') this.st = 'authenticated';

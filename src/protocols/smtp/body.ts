@@ -1,6 +1,7 @@
 import { CR, NUL } from '../../core/bytes.js';
 import type { LineEnding } from '../../core/framer.js';
 import type { LineMatcher, RefusalCode } from '../../core/protocol.js';
+import { decodedHeader } from './mime.js';
 
 /**
  * The DATA body, line by line. Only CRLF "." CRLF ends it (RFC 5321
@@ -17,7 +18,11 @@ export interface Poison {
   readonly reply: string;
 }
 
-/** Most bytes of one unfolded header kept for matching; the rest of a longer one is not appended. */
+/**
+ * Most bytes of one unfolded header kept for matching. A longer folded header
+ * cannot be checked whole, so its message is refused (fail closed): dropping
+ * the rest would let padding push a file name out of the rule's sight.
+ */
 export const MAX_UNFOLDED = 65536;
 
 const HOLD_BLOCK = 65536;
@@ -61,6 +66,19 @@ export class HeldBody {
   }
 }
 
+/** Stands for "a header too long to check" where a matching rule is expected. */
+const TOO_LONG: LineMatcher = { source: `<a folded header longer than ${MAX_UNFOLDED} bytes>`, test: () => true };
+
+/** RFC 5322 §2.2: a header field starts with a name of printable ASCII but ":", then ":". */
+function isField(text: string): boolean {
+  let i = 0;
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 33 || c > 126 || c === 0x3a) break;
+  }
+  return i > 0 && text.charCodeAt(i) === 0x3a;
+}
+
 export type BodyStep = { readonly kind: 'end' } | { readonly kind: 'line'; readonly poison: Poison | null };
 
 /**
@@ -78,6 +96,14 @@ export class BodyScan {
   private inHeader = true;
   private unfolded: string | null = null;
   private folded = false;
+  /**
+   * The header block being read is a MIME part's: the part's content may
+   * itself start with a header (an attached message/rfc822), so the block
+   * after it is read as a header block too.
+   */
+  private partHeader = false;
+  /** The block being read is a part's content, read as a header while its lines look like header fields. */
+  private embedded = false;
 
   constructor(
     private readonly matchers: readonly LineMatcher[],
@@ -135,15 +161,27 @@ export class BodyScan {
     const c = text.charCodeAt(0);
     if (this.inHeader && !empty && (c === 0x20 || c === 0x09) && this.unfolded !== null) {
       // RFC 5322 §2.2.3: unfolding removes the CRLF only.
-      if (this.unfolded.length + text.length <= MAX_UNFOLDED) this.unfolded += text;
+      if (this.unfolded.length + text.length > MAX_UNFOLDED) return TOO_LONG;
+      this.unfolded += text;
       this.folded = true;
       return null;
     }
     const hit = this.flushHeader();
     if (hit) return hit;
-    if (empty) this.inHeader = false;
-    else if (text.startsWith('--')) this.inHeader = true;
-    else if (this.inHeader) this.unfolded = text;
+    if (empty) {
+      // After a part's header, its content may be an attached message's header.
+      this.embedded = this.inHeader && this.partHeader;
+      this.inHeader = this.embedded;
+      this.partHeader = false;
+    } else if (text.startsWith('--')) {
+      this.inHeader = true;
+      this.partHeader = true;
+      this.embedded = false;
+    } else if (this.embedded && !isField(text)) {
+      // Part content that is not a header (text, base64): no unfolding.
+      this.inHeader = false;
+      this.embedded = false;
+    } else if (this.inHeader) this.unfolded = text;
     return null;
   }
 
@@ -152,12 +190,18 @@ export class BodyScan {
     const folded = this.folded;
     this.unfolded = null;
     this.folded = false;
+    if (u === null) return null;
     // A header of one line was tested as a line already.
-    return u !== null && folded ? this.test(u) : null;
+    const hit = folded ? this.test(u) : null;
+    if (hit) return hit;
+    // The form a mail reader shows: RFC 2047 encoded words, RFC 2231 parameters decoded.
+    const shown = decodedHeader(u);
+    return shown === null ? null : this.test(shown);
   }
 
   private blocked(m: LineMatcher): BodyStep {
-    return this.setPoison({ code: 'blocked_body', reason: `message matches blockBodyList ${JSON.stringify(m.source)}`, reply: '550 5.7.1 Message content rejected\r\n' });
+    const reason = m === TOO_LONG ? `folded header longer than ${MAX_UNFOLDED} bytes: too long to check against blockBodyList` : `message matches blockBodyList ${JSON.stringify(m.source)}`;
+    return this.setPoison({ code: 'blocked_body', reason, reply: '550 5.7.1 Message content rejected\r\n' });
   }
 
   private poisonWith(code: RefusalCode, reason: string): BodyStep {

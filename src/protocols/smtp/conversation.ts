@@ -14,7 +14,8 @@ import { filterEhlo, ReplyReader, type Capabilities, type Reply } from './replie
  */
 export type Pending =
   | { readonly kind: 'helo'; readonly release: boolean; readonly ehlo: boolean }
-  | { readonly kind: 'mail' | 'rset' | 'data' | 'auth' | 'quit' | 'other'; readonly release: boolean }
+  | { readonly kind: 'rset' | 'data' | 'auth' | 'quit' | 'other'; readonly release: boolean }
+  | { readonly kind: 'mail'; readonly release: boolean; readonly tx: Tx }
   | { readonly kind: 'rcpt'; readonly release: boolean; readonly addr: string; readonly tx: Tx }
   | { readonly kind: 'dot' | 'wDot'; readonly release: boolean; readonly tx: Tx; readonly size: number }
   | { readonly kind: 'bdat'; readonly release: boolean; readonly last: boolean; readonly tx: Tx; readonly size: number }
@@ -30,12 +31,14 @@ export type Pending =
 export interface Tx {
   readonly from: string | null;
   readonly fromDomain: string;
+  /** The first MAX_LOGGED_RCPT of them, for the log; nrcpt counts them all. */
   readonly rcpts: string[];
+  nrcpt: number;
   bdatBytes: number;
   bdatUsed: boolean;
 }
 
-export const newTx = (from: string | null = null, fromDomain = ''): Tx => ({ from, fromDomain, rcpts: [], bdatBytes: 0, bdatUsed: false });
+export const newTx = (from: string | null = null, fromDomain = ''): Tx => ({ from, fromDomain, rcpts: [], nrcpt: 0, bdatBytes: 0, bdatUsed: false });
 
 const CRLF_DOT_CRLF = Buffer.from('.\r\n');
 export const RSET = Buffer.from('RSET\r\n');
@@ -88,7 +91,7 @@ export abstract class Conversation {
   }
 
   protected openHeldData(): { ok: boolean; reply: Buffer } {
-    if (this.tx.rcpts.length === 0) return { ok: false, reply: NO_RCPT };
+    if (this.tx.nrcpt === 0) return { ok: false, reply: NO_RCPT };
     this.st = 'data';
     this.scan = new BodyScan(this.policy.blockBody, this.policy.holdLimit);
     this.held = new HeldBody();
@@ -115,7 +118,7 @@ export abstract class Conversation {
       now = undefined;
     }
     // Every refusal inside a transaction names its envelope in the log.
-    const env = note ?? (this.tx.from !== null ? this.envNote(this.tx.from, ...this.tx.rcpts) : undefined);
+    const env = note ?? (this.tx.from !== null ? this.txNote(this.tx) : undefined);
     return { kind: 'refuse', code, reason, ...(now ? { reply: now } : {}), ...(secret ? { secret } : {}), ...(env ? { note: env } : {}), ...(full ? { hold: true } : {}) };
   }
 
@@ -125,14 +128,23 @@ export abstract class Conversation {
   }
 
   protected envNote(from: string, ...rcpts: string[]): string {
+    return this.note(from, rcpts, rcpts.length);
+  }
+
+  /** A transaction's envelope for the log: all recipients counted, the first MAX_LOGGED_RCPT named. */
+  protected txNote(tx: Tx): string {
+    return this.note(tx.from ?? '', tx.rcpts, tx.nrcpt);
+  }
+
+  private note(from: string, rcpts: readonly string[], count: number): string {
     const shown = rcpts.slice(0, MAX_LOGGED_RCPT).map((r) => `<${escapeForLog(Buffer.from(r, 'latin1'))}>`);
-    const more = rcpts.length > MAX_LOGGED_RCPT ? `,...(+${rcpts.length - MAX_LOGGED_RCPT})` : '';
-    return `from=<${escapeForLog(Buffer.from(from, 'latin1'))}> nrcpt=${rcpts.length} rcpt=${shown.join(',')}${more}`;
+    const more = count > MAX_LOGGED_RCPT ? `,...(+${count - MAX_LOGGED_RCPT})` : '';
+    return `from=<${escapeForLog(Buffer.from(from, 'latin1'))}> nrcpt=${count} rcpt=${shown.join(',')}${more}`;
   }
 
   /** One accounting line per accepted message: sender, recipients, size. */
   protected accounting(tx: Tx, size: number): string {
-    return `accepted ${this.envNote(tx.from ?? '', ...tx.rcpts)} size=${size}`;
+    return `accepted ${this.txNote(tx)} size=${size}`;
   }
 
   // ---- server side --------------------------------------------------------
@@ -185,11 +197,16 @@ export abstract class Conversation {
         }
         break;
       case 'mail':
-        if (!ok && this.st !== 'connected') this.resetTx();
+        // Only the refused MAIL's own transaction ends: a pipelining client may
+        // have started another (RSET, MAIL) that the server took meanwhile.
+        if (!ok && p.tx === this.tx) this.resetTx();
         break;
       case 'rcpt':
-        if (ok) p.tx.rcpts.push(p.addr);
-        else this.rcptCount--;
+        if (ok) {
+          // Only the first few are named in the log: the list stays bounded whatever the server takes.
+          if (p.tx.rcpts.length < MAX_LOGGED_RCPT) p.tx.rcpts.push(p.addr);
+          p.tx.nrcpt++;
+        } else this.rcptCount--;
         break;
       case 'rset':
       case 'other':
@@ -263,6 +280,20 @@ export abstract class Conversation {
       if (r.ok) fx.maxLineLength = this.policy.textLineLength;
       fx.release = true;
     }
+  }
+
+  /**
+   * The server closed: an unfinished reply it left goes to the client as it
+   * stands. A server gone before its greeting, with replies still owed (a
+   * spawned sendmail -bs that died), or while the client sends a message or
+   * an AUTH response, leaves the client a 421, as an unreachable one does.
+   */
+  serverEnd(): readonly Buffer[] | null {
+    const rest = this.reader.end();
+    if (rest.length > 0) return rest;
+    const mid = this.st === 'greeting' || this.st === 'data' || this.st === 'auth';
+    const owed = mid || this.pending.some((p) => p.kind !== 'local' && p.kind !== 'holdData');
+    return owed && this.st !== 'quit' ? [this.reply('unavailable')!] : null;
   }
 
   reply(kind: WrapperReply): Buffer | undefined {

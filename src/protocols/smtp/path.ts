@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
+import { domainToASCII } from 'node:url';
 import { ALNUM, DIGIT } from '../../core/bytes.js';
 
 /**
@@ -46,7 +47,7 @@ export interface ParsedPath {
   readonly isPostmaster: boolean;
   /** The local part as the server reads it: quotes and quoted-pairs removed. */
   readonly local: string;
-  /** The domain, lower-cased; an address literal keeps its brackets. '' for <> and <Postmaster>. */
+  /** The domain as the server reads it (see domainForm); an address literal keeps its brackets. '' for <> and <Postmaster>. */
   readonly domain: string;
   /** local@domain as the server reads it, lower-cased; '' for <>. For policy and logs. */
   readonly address: string;
@@ -200,7 +201,7 @@ export function parsePath(b: Uint8Array, i: number, end: number, o: PathOptions)
       return { error: 'path is not valid UTF-8' };
     }
   }
-  const domain = latin1(b, domStart, d).toLowerCase();
+  const domain = domainForm(latin1(b, domStart, d));
   return { isNull: false, isPostmaster: false, local: local.text, domain, address: `${local.text}@${domain}`.toLowerCase(), routed, end: i };
 }
 
@@ -248,18 +249,40 @@ export function decimal(s: string): number | null {
 }
 
 /**
+ * A domain (bytes as latin1) as the server reads it: lower case, and a UTF-8
+ * (SMTPUTF8) domain mapped to ASCII by UTS #46, as Postfix does with ICU for
+ * its lookups and for any next hop without SMTPUTF8. Without the mapping,
+ * full-width letters or the ideographic full stop ("ｓｐａｍｍｅｒ。org")
+ * would spell a blocked domain that the policy does not recognise.
+ */
+export function domainForm(latin1Domain: string): string {
+  for (let i = 0; i < latin1Domain.length; i++) {
+    if (latin1Domain.charCodeAt(i) >= 0x80) {
+      const ascii = domainToASCII(Buffer.from(latin1Domain, 'latin1').toString('utf8'));
+      return ascii.length > 0 ? ascii : latin1Domain.toLowerCase();
+    }
+  }
+  return latin1Domain.toLowerCase();
+}
+
+/**
  * Other forms a server may turn an address into (Postfix's percent hack and
- * bang paths are on by default): user%host@relay → user@host, host!user@relay
- * → user@host. blockAddrList is tested against each, so these disguises fail.
+ * bang paths are on by default): user%host@relay → user@host (again and
+ * again while the host is the server's own: a%b%c@relay → a%b@c → a@b),
+ * host!user@relay → user@host, and a quoted "user@host"@relay.
+ * blockAddrList is tested against each, so these disguises fail.
  */
 export function addressForms(p: ParsedPath): string[] {
   const forms = [p.address];
-  const local = p.local.toLowerCase();
-  const pct = local.lastIndexOf('%');
-  if (pct > 0) forms.push(`${local.slice(0, pct)}@${local.slice(pct + 1)}`);
-  const bang = local.indexOf('!');
-  if (bang > 0) forms.push(`${local.slice(bang + 1)}@${local.slice(0, bang)}`);
-  const at = local.lastIndexOf('@');
-  if (at > 0) forms.push(local);
+  const form = (local: string, domain: string) => `${local.toLowerCase()}@${domainForm(domain)}`;
+  let rest = p.local;
+  for (let pct = rest.lastIndexOf('%'); pct > 0; pct = rest.lastIndexOf('%')) {
+    forms.push(form(rest.slice(0, pct), rest.slice(pct + 1)));
+    rest = rest.slice(0, pct);
+  }
+  const bang = p.local.indexOf('!');
+  if (bang > 0) forms.push(form(p.local.slice(bang + 1), p.local.slice(0, bang)));
+  const at = p.local.lastIndexOf('@');
+  if (at > 0) forms.push(form(p.local.slice(0, at), p.local.slice(at + 1)));
   return forms;
 }

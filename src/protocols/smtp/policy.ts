@@ -1,4 +1,4 @@
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, isIPv4 } from 'node:net';
 import type { OptionTable } from '../../core/options.js';
 import type { LineMatcher, ProtocolOptions } from '../../core/protocol.js';
 import { compileLinear } from '../../core/safe-regex.js';
@@ -88,7 +88,10 @@ function compileIpRules(list: readonly string[]): IpRules {
       if (e.length === 0 || !IP_PREFIX_CHARS.test(e)) {
         throw new ConfigError('PW_ERR_CONFIG_VALUE', 'relayIpList', `${JSON.stringify(raw)} is neither an address prefix nor a CIDR block`);
       }
-      prefixes.push(e);
+      // A complete IPv4 address is the seed's "specific address": read as a
+      // prefix, 192.168.150.1 would also let .10-.19 and .100-.199 relay.
+      if (isIPv4(e)) cidr.addAddress(e, 'ipv4');
+      else prefixes.push(e);
       any = true;
     }
   }

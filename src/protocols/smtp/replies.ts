@@ -72,6 +72,17 @@ export class ReplyReader {
     return out;
   }
 
+  /** The server is gone: the bytes of an unfinished reply, as received, so that none is lost. */
+  end(): Buffer[] {
+    const rest = [...this.lines, ...this.partial];
+    this.lines = [];
+    this.linesLen = 0;
+    this.code = null;
+    this.partial = [];
+    this.partialLen = 0;
+    return rest;
+  }
+
   private flushJunk(out: Reply[], rest: Buffer): void {
     const pieces = [...this.lines, ...this.partial, rest];
     this.lines = [];

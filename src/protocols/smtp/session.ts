@@ -169,7 +169,7 @@ export class SmtpSession extends Conversation implements ProtocolSession {
     }
     this.st = 'mail';
     this.tx = newTx(env.path.address, env.path.domain);
-    return this.send({ kind: 'mail', release: hold }, hold);
+    return this.send({ kind: 'mail', release: hold, tx: this.tx }, hold);
   }
 
   private rcpt(line: Buffer, a: number, end: number, hold: boolean, syntax: (w: string) => ClientVerdict): ClientVerdict {
@@ -230,7 +230,7 @@ export class SmtpSession extends Conversation implements ProtocolSession {
     }
     // The end of the data.
     const tx = this.tx;
-    const envelope = this.envNote(tx.from ?? '', ...tx.rcpts);
+    const envelope = this.txNote(tx);
     const held = this.held;
     this.scan = null;
     this.held = null;
