@@ -256,6 +256,19 @@ export class ServerScanner {
     return changed ? out : null;
   }
 
+  /**
+   * The server closed: bytes still held back, so that nothing it sent is
+   * lost: an unfinished capability line (filtered like a whole one) or the
+   * head of a response that could not be classified yet.
+   */
+  end(): Buffer[] {
+    const out: Buffer[] = [];
+    if (this.mode === 'cap' && this.capLen > 0) this.finishCap(out);
+    else if (this.headLen > 0) out.push(Buffer.from(this.head.subarray(0, this.headLen)));
+    this.headLen = 0;
+    return out;
+  }
+
   private begin(c: Classified): void {
     this.current = c;
     this.dataLine = c.data;

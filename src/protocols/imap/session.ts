@@ -316,6 +316,11 @@ export class ImapSession implements ProtocolSession {
 
   // ---- server → client ----------------------------------------------------
 
+  /** The server closed: held server bytes, then wrapper replies still queued. */
+  serverEnd(): readonly Buffer[] {
+    return [...this.scanner.end(), ...this.queued.splice(0)];
+  }
+
   serverData(chunk: Buffer): ServerVerdict {
     let release = false;
     let cancelRaw = false;

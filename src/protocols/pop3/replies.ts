@@ -127,6 +127,20 @@ export class ReplyTracker {
     return true;
   }
 
+  /**
+   * The server closed: what is still held back for the client, so that
+   * nothing it sent is lost: the head of a line that was waiting to be seen
+   * whole, then wrapper replies still queued behind replies that will never come.
+   */
+  end(): Buffer[] {
+    const out: Buffer[] = [];
+    if (this.carryLen > 0 && this.carryHeld) out.push(Buffer.from(this.carry.subarray(0, this.carryLen)));
+    this.carryLen = 0;
+    for (const e of this.queue) if (e.kind === 'inject') out.push(e.bytes);
+    this.queue.length = 0;
+    return out;
+  }
+
   feed(chunk: Buffer): { out: Buffer[]; done: Completed[] } {
     this.out = [];
     this.done = [];

@@ -112,6 +112,10 @@ export class Pop3Session implements ProtocolSession {
     return this.refuse('line_too_long', `line longer than ${this.framerMax} bytes`, 'line too long', true);
   }
 
+  serverEnd(): readonly Buffer[] {
+    return this.tracker.end();
+  }
+
   serverData(chunk: Buffer): ServerVerdict {
     const { out, done } = this.tracker.feed(chunk);
     let close = false;
