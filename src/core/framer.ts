@@ -126,9 +126,18 @@ export class LineFramer {
     }
   }
 
-  /** Feed input. Must not be called while paused (the caller pauses its source). */
+  /**
+   * Feed input. While paused, one chunk is kept whole until resume() (a
+   * verdict on the raw chunk, before framing, may hold); the caller pauses
+   * its source, so a second one is a bug.
+   */
   push(chunk: Buffer): void {
-    if (this.paused || this.pending) throw new Error('push() while paused');
+    if (this.pending) throw new Error('push() while paused');
+    if (this.paused) {
+      this.pending = chunk;
+      this.pendingPos = 0;
+      return;
+    }
     this.process(chunk, 0);
   }
 

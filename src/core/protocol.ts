@@ -41,6 +41,12 @@ export type ClientVerdict =
       readonly hold?: boolean;
       /** After this line, the next n client bytes are a raw run, not lines. */
       readonly raw?: number;
+      /**
+       * With raw: once the raw run is complete, stop reading client lines
+       * until a serverData() release (hold itself would stop the raw bytes
+       * too, and the server answers only after them: a deadlock).
+       */
+      readonly holdAfterRaw?: boolean;
       /** From the next line on, the line limit is this (SMTP DATA text lines). */
       readonly maxLineLength?: number;
       /**
@@ -121,6 +127,14 @@ export interface SessionContext {
 export interface ProtocolSession {
   /** The current state's name, for logs. */
   readonly state: string;
+  /**
+   * Raw client bytes as they arrive, before framing (e.g. SMTP: a byte before
+   * the greeting is an early talker even when it is half a line). Absent on
+   * most protocols: it runs on every chunk, so keep it a state check. null:
+   * nothing to say. A refusal with close stops the chunk: nothing of it is
+   * framed or forwarded; otherwise the chunk is framed after the verdict.
+   */
+  clientData?(chunk: Buffer): ClientVerdict | null;
   /** Judge one complete client line; `line` includes its ending bytes. */
   clientLine(line: Buffer, contentEnd: number, ending: LineEnding): ClientVerdict;
   /** A client line passed the length limit; it has been discarded. */

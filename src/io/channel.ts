@@ -39,6 +39,17 @@ export class Channel {
     return this.output.writableFinished;
   }
 
+  /** Runs fn once everything written has been handed to the OS (or the output failed). */
+  onWritten(fn: () => void): void {
+    const out = this.output;
+    if (out.writableFinished || out.destroyed) {
+      fn();
+      return;
+    }
+    out.once('finish', fn);
+    out.once('close', fn);
+  }
+
   pause(): void {
     this.input.pause();
   }

@@ -2,38 +2,18 @@ import type { Config } from '../config.js';
 import { LineFramer, type FramerSink, type LineEnding } from '../core/framer.js';
 import type { ClientVerdict, ProtocolSession, WrapperReply } from '../core/protocol.js';
 import { ProtowrapError } from '../errors.js';
-import { escapeForLog } from '../log/escape.js';
+import { escapeForLog, shownLine } from '../log/escape.js';
 import type { Logger } from '../log/logger.js';
 import type { Channel } from './channel.js';
 import { connectServer, describeDest, type ServerConnection } from './server.js';
+import { SessionTimers } from './session-timers.js';
+import { WriteRun } from './write-run.js';
+import type { SessionEnd, SessionResult } from './session-end.js';
 
-/** A client line for the log: escaped, or only its first word when it carries credentials. */
-function shownLine(line: Buffer, contentEnd: number, secret: boolean | 'line' | undefined): string {
-  if (!secret) return escapeForLog(line, 0, contentEnd);
-  if (secret === 'line') return '<hidden>';
-  const sp = line.indexOf(0x20);
-  const end = sp >= 0 && sp < contentEnd ? sp : 0;
-  return `${escapeForLog(line, 0, end)} <hidden>`;
-}
+export type { SessionEnd, SessionResult } from './session-end.js';
 
 /** How long a closing side may take to take its last bytes before it is cut. */
 const CLOSE_GRACE_MS = 5000;
-
-export type SessionEnd =
-  | 'done'
-  | 'server_unavailable'
-  | 'idle_timeout'
-  | 'session_timeout'
-  | 'too_many_violations'
-  | 'protocol_close'
-  | 'client_error'
-  | 'server_error'
-  | 'shutdown';
-
-export interface SessionResult {
-  readonly end: SessionEnd;
-  readonly refused: number;
-}
 
 /**
  * One client connection: client ↔ protocol core ↔ server. The shell moves
@@ -53,16 +33,18 @@ export class Session implements FramerSink {
   private bytesIn = 0;
   private bytesOut = 0;
   private held = false;
-  /** Validated client bytes not yet written to the server: a run of adjacent slices (see toServer). */
-  private outRun: Buffer | null = null;
-  private outRunEnd = 0;
+  /** A forward verdict's holdAfterRaw: hold once its raw run is complete (see rawDone). */
+  private holdAfterRaw = false;
+  /**
+   * Validated bytes for the server, written coalesced (see WriteRun). Every
+   * entry point that adds to it flushes before it returns.
+   */
+  private readonly toServerRun = new WriteRun((b) => this.writeServer(b));
   private serverBusy = false;
   private closing = false;
   private clientEof = false;
   private serverEof = false;
-  private lastActivity = Date.now();
-  private idleTimer: NodeJS.Timeout | null = null;
-  private sessionTimer: NodeJS.Timeout | null = null;
+  private readonly timers: SessionTimers;
   private graceTimer: NodeJS.Timeout | null = null;
   private endReason: SessionEnd = 'done';
   private resolveDone: (r: SessionResult) => void = () => {};
@@ -80,6 +62,7 @@ export class Session implements FramerSink {
     this.proto = cfg.protocol.createSession({ clientAddress, maxLineLength: cfg.options.maxLineLength }, cfg.options);
     this.framer = new LineFramer(this, cfg.options.maxLineLength);
     this.tag = `client=${clientAddress} protocol=${cfg.protocol.name}`;
+    this.timers = new SessionTimers(cfg.idleTimeoutMs, cfg.sessionTimeoutMs);
   }
 
   /** Dial the server and start relaying. Resolves when the session is over. */
@@ -100,7 +83,7 @@ export class Session implements FramerSink {
       this.closing = true;
       this.client.end();
       this.scheduleGrace();
-      this.whenWritten(this.client, () => this.finish());
+      this.client.onWritten(() => this.finish());
       return this.done;
     }
     if (this.finished || this.closing) {
@@ -143,11 +126,17 @@ export class Session implements FramerSink {
   // ---- client → server -------------------------------------------------
 
   private onClientData(chunk: Buffer): void {
-    this.lastActivity = Date.now();
+    this.timers.touch();
     this.bytesIn += chunk.length;
     if (this.closing) return;
+    // Only protocols that judge raw bytes (SMTP's early talker) define clientData.
+    const pre = this.proto.clientData?.(chunk);
+    if (pre) {
+      this.act(pre, null, 0);
+      if (this.closing) return;
+    }
     this.framer.push(chunk);
-    this.flushToServer();
+    this.toServerRun.flush();
     this.updateClientFlow();
   }
 
@@ -164,11 +153,17 @@ export class Session implements FramerSink {
   raw(bytes: Buffer): void {
     if (this.closing) return;
     this.proto.clientRaw?.(bytes);
-    this.toServer(bytes);
+    this.toServerRun.add(bytes);
   }
 
   rawDone(): void {
-    // Back in line mode; nothing to do until the next line.
+    // Back in line mode. A raw run that asked to hold after it (an SMTP BDAT
+    // past the pending-reply cap) stops the client here until a release.
+    if (this.holdAfterRaw) {
+      this.holdAfterRaw = false;
+      this.held = true;
+      this.framer.pause();
+    }
   }
 
   private act(v: ClientVerdict, line: Buffer | null, contentEnd: number): void {
@@ -177,14 +172,18 @@ export class Session implements FramerSink {
         if (line) {
           if (this.log.wants(3)) this.log.log('debug', `${v.keep ? 'kept' : 'line'} ${this.tag} state=${this.proto.state}: ${shownLine(line, contentEnd, v.secret)}`);
           // keep: the protocol holds the line (e.g. an SMTP body) and sends it later itself.
-          if (!v.keep) this.toServer(line);
+          if (!v.keep) this.toServerRun.add(line);
         }
         // Notes (e.g. SMTP's accounting line per accepted message) are logLevel 1, like sessions.
         if (v.note && this.log.wants(1)) this.log.log('notice', `note ${this.tag}: ${v.note}`);
         if (v.toClient) this.toClient(v.toClient);
-        if (v.toServer) for (const b of v.toServer) this.toServer(b);
+        if (v.toServer) for (const b of v.toServer) this.toServerRun.add(b);
         if (v.maxLineLength !== undefined) this.framer.setMaxLineLength(v.maxLineLength);
-        if (v.raw !== undefined) this.framer.rawBytes(v.raw);
+        if (v.raw !== undefined) {
+          // Set first: a run of 0 bytes ends (rawDone) inside rawBytes().
+          this.holdAfterRaw = v.holdAfterRaw === true;
+          this.framer.rawBytes(v.raw);
+        }
         if (v.hold) {
           this.held = true;
           this.framer.pause();
@@ -192,12 +191,12 @@ export class Session implements FramerSink {
         return;
       case 'refuse': {
         // What was accepted before this line goes out before anything the refusal does.
-        this.flushToServer();
+        this.toServerRun.flush();
         this.refused++;
         const shown = line ? ` line="${shownLine(line, contentEnd, v.secret)}"` : '';
         this.log.log('warning', `refused ${this.tag} state=${this.proto.state} code=${v.code} reason="${v.reason}"${shown}${v.note ? ` ${v.note}` : ''}`);
         if (v.reply) this.toClient(v.reply);
-        if (v.toServer && !v.close) for (const b of v.toServer) this.toServer(b);
+        if (v.toServer && !v.close) for (const b of v.toServer) this.toServerRun.add(b);
         if (v.hold && !v.close) {
           this.held = true;
           this.framer.pause();
@@ -217,33 +216,9 @@ export class Session implements FramerSink {
     }
   }
 
-  /**
-   * Queues validated bytes for the server. Forwarded lines that lie next to
-   * each other in the same input chunk go out as one write (a write per line
-   * costs a system call per line): the run is kept as its first slice and an
-   * end offset, and cut out once when flushed. Every entry point that can
-   * queue bytes (client data, server data, client EOF) flushes before it
-   * returns, so nothing waits here for later input.
-   */
-  private toServer(bytes: Buffer): void {
-    const run = this.outRun;
-    if (run && run.buffer === bytes.buffer && this.outRunEnd === bytes.byteOffset) {
-      this.outRunEnd += bytes.length;
-      return;
-    }
-    this.flushToServer();
-    this.outRun = bytes;
-    this.outRunEnd = bytes.byteOffset + bytes.length;
-  }
-
-  private flushToServer(): void {
-    const run = this.outRun;
-    if (!run) return;
-    this.outRun = null;
+  private writeServer(bytes: Buffer): void {
     const s = this.server;
     if (!s || s.channel.writeEnded) return;
-    const len = this.outRunEnd - run.byteOffset;
-    const bytes = len === run.length ? run : Buffer.from(run.buffer, run.byteOffset, len);
     if (!s.channel.write(bytes)) this.serverBusy = true;
   }
 
@@ -260,7 +235,7 @@ export class Session implements FramerSink {
     if (!complete && !this.closing) {
       this.log.log('notice', `client input ended inside a line or literal ${this.tag}; the fragment was not forwarded`);
     }
-    this.flushToServer();
+    this.toServerRun.flush();
     if (this.log.wants(2)) this.log.log('info', `client closed its side ${this.tag}`);
     this.server?.channel.end();
     this.checkDone();
@@ -275,7 +250,7 @@ export class Session implements FramerSink {
   // ---- server → client -------------------------------------------------
 
   private onServerData(chunk: Buffer): void {
-    this.lastActivity = Date.now();
+    this.timers.touch();
     this.bytesOut += chunk.length;
     const server = this.server!;
     if (!this.proto.serverData) {
@@ -289,19 +264,22 @@ export class Session implements FramerSink {
     if (!ok) server.channel.pause();
     if (v.notes && this.log.wants(1)) for (const n of v.notes) this.log.log('notice', `note ${this.tag}: ${n}`);
     if (v.toServer && !this.closing) {
-      for (const b of v.toServer) this.toServer(b);
-      this.flushToServer();
+      for (const b of v.toServer) this.toServerRun.add(b);
+      this.toServerRun.flush();
     }
     if (v.maxLineLength !== undefined) this.framer.setMaxLineLength(v.maxLineLength);
     if (v.close) {
       this.closeBoth('protocol_close', 'closed by protocol after a server reply');
       return;
     }
-    if (v.cancelRaw) this.framer.cancelRaw();
+    if (v.cancelRaw) {
+      this.framer.cancelRaw();
+      this.holdAfterRaw = false;
+    }
     if (v.release && this.held) {
       this.held = false;
       this.framer.resume();
-      this.flushToServer();
+      this.toServerRun.flush();
       if (this.clientEof && !this.framer.isPaused && !this.closing) this.finishClientInput();
       this.updateClientFlow();
     }
@@ -334,6 +312,7 @@ export class Session implements FramerSink {
       this.held = false;
       this.closing = true;
       this.clientEof = true;
+      server.channel.end();
     }
     this.checkDone();
   }
@@ -354,20 +333,10 @@ export class Session implements FramerSink {
     if (!(this.clientEof && this.serverEof)) return;
     const server = this.server;
     this.scheduleGrace();
-    this.whenWritten(this.client, () => {
-      if (server) this.whenWritten(server.channel, () => this.finish());
+    this.client.onWritten(() => {
+      if (server) server.channel.onWritten(() => this.finish());
       else this.finish();
     });
-  }
-
-  /** Runs fn once the channel's output has flushed (or failed). */
-  private whenWritten(ch: Channel, fn: () => void): void {
-    if (ch.writeFinished || ch.output.destroyed) {
-      fn();
-      return;
-    }
-    ch.output.once('finish', fn);
-    ch.output.once('close', fn);
   }
 
   /** Ends the session now: reply already queued, close both sides, give them a moment. */
@@ -381,7 +350,7 @@ export class Session implements FramerSink {
     this.client.end();
     this.server?.stop();
     this.scheduleGrace();
-    this.whenWritten(this.client, () => this.finish());
+    this.client.onWritten(() => this.finish());
   }
 
   private abort(reason: SessionEnd, why: string): void {
@@ -398,26 +367,24 @@ export class Session implements FramerSink {
   }
 
   private armTimers(): void {
-    const idle = this.cfg.idleTimeoutMs;
-    const check = () => {
-      const quiet = Date.now() - this.lastActivity;
-      if (quiet >= idle) {
+    this.timers.arm(
+      (quiet) => {
         this.sendReply('timeout');
         this.closeBoth('idle_timeout', `idle for ${Math.round(quiet / 1000)} s`);
-      } else this.idleTimer = setTimeout(check, idle - quiet);
-    };
-    this.idleTimer = setTimeout(check, idle);
-    this.sessionTimer = setTimeout(() => {
-      this.sendReply('timeout');
-      this.closeBoth('session_timeout', `session longer than ${this.cfg.sessionTimeoutMs / 1000} s`);
-    }, this.cfg.sessionTimeoutMs);
+      },
+      () => {
+        this.sendReply('timeout');
+        this.closeBoth('session_timeout', `session longer than ${this.cfg.sessionTimeoutMs / 1000} s`);
+      },
+    );
   }
 
   /** Closes what is open and reports the result. Safe to call more than once. */
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    for (const t of [this.idleTimer, this.sessionTimer, this.graceTimer]) if (t) clearTimeout(t);
+    this.timers.clear();
+    if (this.graceTimer) clearTimeout(this.graceTimer);
     this.client.destroy();
     const server = this.server;
     if (server) {

@@ -37,3 +37,12 @@ export function escapeForLog(bytes: Uint8Array, start = 0, end = bytes.length, m
   if (end > stop) s += `...(+${end - stop} bytes)`;
   return s;
 }
+
+/** A client line for the log: escaped, or only its first word when it carries credentials. */
+export function shownLine(line: Buffer, contentEnd: number, secret: boolean | 'line' | undefined): string {
+  if (!secret) return escapeForLog(line, 0, contentEnd);
+  if (secret === 'line') return '<hidden>';
+  const sp = line.indexOf(0x20);
+  const end = sp >= 0 && sp < contentEnd ? sp : 0;
+  return `${escapeForLog(line, 0, end)} <hidden>`;
+}

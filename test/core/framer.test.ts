@@ -119,6 +119,22 @@ describe('LineFramer', () => {
     expect(r.events.map((e) => e[1])).toEqual(['HOLD\r\n', 'next\r\n', 'last\r\n']);
   });
 
+  it('a chunk pushed while paused (a verdict before framing held) waits whole; a second one is a bug', () => {
+    const r = recorder();
+    const f = r.make(20);
+    f.pause();
+    f.push(Buffer.from('one\r\ntw'));
+    expect(r.events).toEqual([]);
+    expect(f.bufferedBytes).toBe(7);
+    expect(() => f.push(Buffer.from('o\r\n'))).toThrow();
+    f.resume();
+    f.push(Buffer.from('o\r\n'));
+    expect(r.events).toEqual([
+      ['line', 'one\r\n', 'crlf'],
+      ['line', 'two\r\n', 'crlf'],
+    ]);
+  });
+
   it('end() reports an input that stopped inside a discarded line or raw run', () => {
     const a = recorder();
     const fa = a.make(3);

@@ -90,6 +90,8 @@ export interface Postfix {
   readonly port: number;
   /** A second smtpd of the same Postfix that does not advertise PIPELINING (smtpd_discard_ehlo_keywords). */
   readonly noPipeliningPort: number;
+  /** The smtpd started with opts.extraSmtpd's overrides, when asked for. */
+  readonly extraPort?: number;
   /** Postfix's log (maillog_file=/dev/stdout). */
   log(): string;
   /** Delivered messages in the Maildir, oldest first. */
@@ -145,7 +147,13 @@ async function startDovecotAuth(dir: string): Promise<{ socket: string; stop: ()
   return { socket, stop: () => stopChild(child) };
 }
 
-export async function startPostfix(opts: { sasl?: boolean } = {}): Promise<Postfix> {
+export interface PostfixOptions {
+  readonly sasl?: boolean;
+  /** `-o name=value` overrides (no spaces: commas) for one more smtpd service, on extraPort. */
+  readonly extraSmtpd?: readonly string[];
+}
+
+export async function startPostfix(opts: PostfixOptions = {}): Promise<Postfix> {
   const dir = mkdtempSync(join(tmpdir(), 'pw-postfix-'));
   chmodSync(dir, 0o755); // the delivery agent runs as nobody
   let dovecot: { socket: string; stop: () => Promise<void> } | null = null;
@@ -155,14 +163,14 @@ export async function startPostfix(opts: { sasl?: boolean } = {}): Promise<Postf
     dovecot = await startDovecotAuth(ddir);
   }
   try {
-    return await postfixIn(dir, dovecot);
+    return await postfixIn(dir, dovecot, opts.extraSmtpd);
   } catch (err) {
     await dovecot?.stop();
     throw err;
   }
 }
 
-async function postfixIn(dir: string, dovecot: { socket: string; stop: () => Promise<void> } | null): Promise<Postfix> {
+async function postfixIn(dir: string, dovecot: { socket: string; stop: () => Promise<void> } | null, extraSmtpd?: readonly string[]): Promise<Postfix> {
   cpSync('/etc/postfix', dir, { recursive: true });
   for (const d of ['spool', 'data', 'mail']) mkdirSync(join(dir, d));
   chownSync(join(dir, 'data'), Number(execFileSync('id', ['-u', 'postfix']).toString().trim()), 0);
@@ -192,6 +200,11 @@ async function postfixIn(dir: string, dovecot: { socket: string; stop: () => Pro
   execFileSync('postconf', ['-c', dir, '-M', `smtp/inet=127.0.0.1:${port} inet n - n - - smtpd`]);
   const noPipeliningPort = await freePort();
   execFileSync('postconf', ['-c', dir, '-M', `127.0.0.1:${noPipeliningPort}/inet=127.0.0.1:${noPipeliningPort} inet n - n - - smtpd -o smtpd_discard_ehlo_keywords=pipelining`]);
+  const extraPort = extraSmtpd ? await freePort() : undefined;
+  if (extraSmtpd) {
+    const o = extraSmtpd.map((kv) => `-o ${kv}`).join(' ');
+    execFileSync('postconf', ['-c', dir, '-M', `127.0.0.1:${extraPort}/inet=127.0.0.1:${extraPort} inet n - n - - smtpd ${o}`]);
+  }
   execFileSync('postconf', ['-c', dir, '-F', '*/*/chroot=n']);
   // Postfix's log goes to a file: with a pipe as its stdout, start-fg stalls and gives up.
   const logFile = join(dir, 'maillog');
@@ -203,6 +216,7 @@ async function postfixIn(dir: string, dovecot: { socket: string; stop: () => Pro
   if (child.exitCode !== null) throw new Error(`postfix did not start: ${log()}`);
   await listening(port, 'postfix smtpd');
   await listening(noPipeliningPort, 'postfix smtpd without PIPELINING');
+  if (extraPort !== undefined) await listening(extraPort, 'postfix smtpd with overrides');
   const maildir = join(dir, 'mail', 'box', 'new');
   const delivered = () => {
     let files: string[] = [];
@@ -217,6 +231,7 @@ async function postfixIn(dir: string, dovecot: { socket: string; stop: () => Pro
     dir,
     port,
     noPipeliningPort,
+    ...(extraPort !== undefined ? { extraPort } : {}),
     log,
     delivered,
     waitDelivered: async (n, timeoutMs = 15_000) => {

@@ -6,7 +6,8 @@ import { smtp } from '../../src/protocols/smtp/index.js';
 /**
  * Unit-level stand-ins, for tables and properties only (the end-to-end tests
  * use real Postfix): a mini shell that applies verdicts exactly as
- * src/io/session.ts does (hold, keep, toServer, raw, maxLineLength), and a
+ * src/io/session.ts does (clientData, hold, holdAfterRaw, keep, toServer,
+ * raw, maxLineLength), and a
  * scripted SMTP server that records every byte it receives.
  */
 
@@ -143,7 +144,10 @@ export class Harness implements FramerSink {
   private clientQueue: Buffer[] = [];
   private serverQueue: Buffer[] = [];
   private held = false;
+  private holdAfterRaw = false;
   closed = false;
+  /** Most entries the protocol's pending-reply queue held at any point (read after every step). */
+  mostPending = 0;
 
   constructor(
     config: Record<string, unknown> = {},
@@ -165,6 +169,13 @@ export class Harness implements FramerSink {
     return this;
   }
 
+  /** Server bytes the serverChunk function kept back (e.g. a late greeting), delivered now. */
+  deliver(chunk: string | Buffer): this {
+    this.serverQueue.push(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
+    this.pump();
+    return this;
+  }
+
   /** Runs until nothing moves. */
   pump(): void {
     for (;;) {
@@ -177,8 +188,18 @@ export class Harness implements FramerSink {
       if (this.held || this.framer.isPaused) return;
       const c = this.clientQueue.shift();
       if (!c) return;
+      const pre = this.proto.clientData?.(c);
+      if (pre) {
+        this.act(pre, null);
+        if (this.closed) return;
+      }
       this.framer.push(c);
     }
+  }
+
+  private watchPending(): void {
+    const n = (this.proto as unknown as { pending: unknown[] }).pending.length;
+    if (n > this.mostPending) this.mostPending = n;
   }
 
   private toServer(b: Buffer): void {
@@ -187,6 +208,7 @@ export class Harness implements FramerSink {
   }
 
   private fromServer(chunk: Buffer): void {
+    this.watchPending();
     const v: ServerVerdict = this.proto.serverData!(chunk);
     const out = v.toClient === null ? [chunk] : Array.isArray(v.toClient) ? v.toClient : [v.toClient as Buffer];
     this.client = Buffer.concat([this.client, ...out]);
@@ -211,9 +233,16 @@ export class Harness implements FramerSink {
     if (!this.closed) this.toServer(bytes);
   }
 
-  rawDone(): void {}
+  rawDone(): void {
+    if (this.holdAfterRaw) {
+      this.holdAfterRaw = false;
+      this.held = true;
+      this.framer.pause();
+    }
+  }
 
   private act(v: ClientVerdict, line: Buffer | null): void {
+    this.watchPending();
     if (v.kind === 'forward') {
       this.verdicts.push({ kind: v.keep ? 'keep' : 'forward' });
       if (line && !v.keep) this.toServer(line);
@@ -221,7 +250,10 @@ export class Harness implements FramerSink {
       if (v.toClient) this.client = Buffer.concat([this.client, v.toClient]);
       if (v.toServer) for (const b of v.toServer) this.toServer(b);
       if (v.maxLineLength !== undefined) this.framer.setMaxLineLength(v.maxLineLength);
-      if (v.raw !== undefined) this.framer.rawBytes(v.raw);
+      if (v.raw !== undefined) {
+        this.holdAfterRaw = v.holdAfterRaw === true;
+        this.framer.rawBytes(v.raw);
+      }
       if (v.hold) {
         this.held = true;
         this.framer.pause();

@@ -15,6 +15,15 @@ import { domainListed, ipAllowed, senderBlocked } from './policy.js';
 export class SmtpSession extends Conversation implements ProtocolSession {
   // ---- client side --------------------------------------------------------
 
+  /**
+   * Any byte before the greeting is an early talker, even half a line (`EH`
+   * now, `LO x` after the greeting would pass the line rule). Runs on every
+   * client chunk: one state comparison.
+   */
+  clientData(): ClientVerdict | null {
+    return this.st === 'greeting' ? this.earlyTalker() : null;
+  }
+
   clientLine(line: Buffer, contentEnd: number, ending: LineEnding): ClientVerdict {
     switch (this.st) {
       case 'greeting':
@@ -110,9 +119,12 @@ export class SmtpSession extends Conversation implements ProtocolSession {
         tx.bdatUsed = true;
         tx.bdatBytes += p.size;
         if (p.last) this.resetTx();
-        this.pending.push({ kind: 'bdat', release: false, last: p.last, tx, size: tx.bdatBytes });
+        // Past the cap the client is read no further until this BDAT's reply;
+        // it cannot be held before its chunk (the server answers after it).
+        const full = this.pending.length >= MAX_PENDING;
+        this.pending.push({ kind: 'bdat', release: full, last: p.last, tx, size: tx.bdatBytes });
         // The chunk's bytes are counted by the framer and forwarded raw, never parsed.
-        return { kind: 'forward', raw: p.size };
+        return { kind: 'forward', raw: p.size, ...(full ? { holdAfterRaw: true } : {}) };
       }
       case 'RSET': {
         const e = noArg();

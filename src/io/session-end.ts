@@ -1,0 +1,16 @@
+/** Why a session ended: the session close log line's end=… and the inetd exit code. */
+export type SessionEnd =
+  | 'done'
+  | 'server_unavailable'
+  | 'idle_timeout'
+  | 'session_timeout'
+  | 'too_many_violations'
+  | 'protocol_close'
+  | 'client_error'
+  | 'server_error'
+  | 'shutdown';
+
+export interface SessionResult {
+  readonly end: SessionEnd;
+  readonly refused: number;
+}
