@@ -115,14 +115,83 @@ const FACILITY_CODES: Record<Facility, number> = {
   local0: 16, local1: 17, local2: 18, local3: 19, local4: 20, local5: 21, local6: 22, local7: 23,
 };
 
-/** Opens syslog: the native addon if it loads, else logger(1). */
-export function openSyslog(facility: Facility): LogSink {
+/** Opens syslog now: the native addon if it loads, else logger(1). */
+export function openSyslogNow(facility: Facility): LogSink {
   try {
     const require = createRequire(import.meta.url);
     const native = require('modern-syslog') as NativeSyslog;
     return new SyslogSink(native, facility);
   } catch {
     return new LoggerCommandSink(facility);
+  }
+}
+
+/**
+ * Syslog for the wrapper, opened off the start-up path. Under inetd every
+ * connection starts a process, and loading the native addon (dlopen, libuv's
+ * thread pool on the first line) costs milliseconds before the server's
+ * banner could reach the client. So lines are queued here, bounded like the
+ * sink's own queue, and the real sink is opened once the session is under way
+ * (`OPEN_DELAY_MS` after the first line), or at once by flush(): main flushes
+ * before every exit, so a configuration error logged before any session
+ * still reaches syslog. Lines keep their order across the switch.
+ */
+export function openSyslog(facility: Facility): LogSink {
+  return new DeferredSink(() => openSyslogNow(facility));
+}
+
+/**
+ * How long after the first line the real sink is opened, unless a flush comes
+ * first. Long enough for the server's banner to have been relayed (the first
+ * line, "session open", comes as soon as the server is reached), short enough
+ * that lines do not wait in memory where a crash would lose them.
+ */
+export const OPEN_DELAY_MS = 50;
+
+/** Queues lines until the real sink is opened; see openSyslog(). */
+export class DeferredSink implements LogSink {
+  private sink: LogSink | null = null;
+  private pending: { severity: Severity; message: string }[] = [];
+  private dropped = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly open: () => LogSink) {}
+
+  write(severity: Severity, message: string): void {
+    if (this.sink) return this.sink.write(severity, message);
+    if (this.pending.length >= MAX_QUEUED_LOG_LINES) {
+      this.dropped++;
+      return;
+    }
+    this.pending.push({ severity, message });
+    if (!this.timer) {
+      this.timer = setTimeout(() => this.opened(), OPEN_DELAY_MS);
+      // Never what keeps the process alive: main flushes before it exits.
+      this.timer.unref();
+    }
+  }
+
+  /** True once the real sink is open. */
+  get isOpen(): boolean {
+    return this.sink !== null;
+  }
+
+  private opened(): LogSink {
+    if (this.sink) return this.sink;
+    if (this.timer) clearTimeout(this.timer);
+    const sink = this.open();
+    this.sink = sink;
+    const lines = this.pending;
+    this.pending = [];
+    for (const l of lines) sink.write(l.severity, l.message);
+    if (this.dropped > 0) sink.write('warning', `${this.dropped} log lines dropped: syslog too slow`);
+    this.dropped = 0;
+    return sink;
+  }
+
+  flush(): Promise<void> {
+    if (!this.sink && this.pending.length === 0) return Promise.resolve();
+    return this.opened().flush();
   }
 }
 
