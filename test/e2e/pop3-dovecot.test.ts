@@ -1,55 +1,9 @@
-import { execFile } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
+import { curl, py, raw } from '../helpers/wire.js';
 import { freePort, runPiped, startStandalone, waitFor, type Standalone } from '../helpers/wrapper.js';
-
-const run = promisify(execFile);
-
-/** python3 with a stdlib client; returns stdout. */
-async function py(code: string, ...args: string[]): Promise<string> {
-  const { stdout } = await run('python3', ['-c', code, ...args], { encoding: 'latin1', timeout: 20_000 });
-  return stdout;
-}
-
-async function curl(...args: string[]): Promise<string> {
-  const { stdout } = await run('curl', ['-sS', '--max-time', '15', ...args], { encoding: 'latin1', timeout: 20_000 });
-  return stdout;
-}
-
-/** A raw TCP client: what crossed the wire, byte for byte. */
-interface Raw {
-  send(s: string): void;
-  received(): string;
-  until(text: string): Promise<void>;
-  readonly closed: Promise<void>;
-  end(): void;
-}
-
-function raw(port: number): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const sock: Socket = connect({ host: '127.0.0.1', port });
-    let got = '';
-    let closedR: () => void = () => {};
-    const closed = new Promise<void>((r) => (closedR = r));
-    sock.on('data', (b: Buffer) => (got += b.toString('latin1')));
-    sock.on('close', () => closedR());
-    sock.on('error', () => {});
-    sock.once('error', reject);
-    sock.once('connect', () =>
-      resolve({
-        send: (s) => sock.write(Buffer.from(s, 'latin1')),
-        received: () => got,
-        until: (text) => waitFor(() => got.includes(text), `${JSON.stringify(text)} in ${JSON.stringify(got)}`),
-        closed,
-        end: () => sock.end(),
-      }),
-    );
-  });
-}
 
 /** Runs a raw session to the end (the server closes after QUIT); returns every byte received. */
 async function rawSession(port: number, input: string): Promise<string> {
