@@ -135,8 +135,13 @@ export class Session implements FramerSink {
       this.act(pre, null, 0);
       if (this.closing) return;
     }
+    // Writes to the server made while this chunk is judged (runs of lines,
+    // a protocol's own bytes) leave in one writev.
+    const out = this.server?.channel.output;
+    out?.cork();
     this.framer.push(chunk);
     this.toServerRun.flush();
+    out?.uncork();
     this.updateClientFlow();
   }
 
@@ -260,7 +265,11 @@ export class Session implements FramerSink {
     const v = this.proto.serverData(chunk);
     const out = v.toClient === null ? [chunk] : Array.isArray(v.toClient) ? v.toClient : [v.toClient as Buffer];
     let ok = true;
+    // Several buffers (a rewritten reply, queued refusals) leave in one writev.
+    const many = out.length > 1 && !this.client.writeEnded;
+    if (many) this.client.output.cork();
     for (const b of out) if (!this.client.writeEnded) ok = this.client.write(b) && ok;
+    if (many) this.client.output.uncork();
     if (!ok) server.channel.pause();
     if (v.notes && this.log.wants(1)) for (const n of v.notes) this.log.log('notice', `note ${this.tag}: ${n}`);
     if (v.toServer && !this.closing) {
@@ -348,6 +357,10 @@ export class Session implements FramerSink {
     this.framer.pause();
     this.client.pause();
     this.client.end();
+    // What was accepted before the close is handed to the server first (it may sit corked).
+    this.toServerRun.flush();
+    const out = this.server?.channel.output;
+    while (out && out.writableCorked > 0) out.uncork();
     this.server?.stop();
     this.scheduleGrace();
     this.client.onWritten(() => this.finish());
