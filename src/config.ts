@@ -95,10 +95,13 @@ function checkValue(key: string, spec: OptionSpec, v: unknown): OptionValue {
       return v;
     case 'string':
       if (typeof v !== 'string') throw new ConfigError('PW_ERR_CONFIG_TYPE', key, expected('a string', v));
+      // The OS reads paths, host names and argv up to a NUL: "127.0.0.1\0x" would dial 127.0.0.1.
+      if (v.includes('\0')) throw new ConfigError('PW_ERR_CONFIG_VALUE', key, 'contains a NUL character');
       if (spec.oneOf && !spec.oneOf.includes(v)) throw new ConfigError('PW_ERR_CONFIG_VALUE', key, expected(`one of ${spec.oneOf.join(', ')}`, v));
       return v;
     case 'stringList':
       if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new ConfigError('PW_ERR_CONFIG_TYPE', key, expected('a list of strings', v));
+      if (v.some((x: string) => x.includes('\0'))) throw new ConfigError('PW_ERR_CONFIG_VALUE', key, 'contains a NUL character (write \\x00 in a pattern)');
       return Object.freeze([...(v as string[])]);
     default: {
       const never: never = spec;
@@ -116,11 +119,27 @@ export async function readConfigFile(path: string): Promise<RawOptions> {
     throw new ConfigError('PW_ERR_CONFIG_FILE', path, `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const { parse } = await import('smol-toml');
+  let doc: Record<string, unknown>;
   try {
-    return parse(text) as RawOptions;
+    // Integers as BigInt: the only way to tell TOML's 25 from 25.0 (a float) and to see 2^64.
+    doc = parse(text, { integersAsBigInt: true });
   } catch (err) {
     throw new ConfigError('PW_ERR_CONFIG_FILE', path, `not valid TOML: ${(err as Error).message.split('\n')[0]}`);
   }
+  return Object.fromEntries(Object.entries(doc).map(([k, v]) => [k, fromToml(k, v)]));
+}
+
+/** TOML integers become numbers (in the safe range); no option takes a float. */
+function fromToml(key: string, v: unknown): unknown {
+  if (typeof v === 'bigint') {
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) {
+      throw new ConfigError('PW_ERR_CONFIG_VALUE', key, `integer ${v} is out of range`);
+    }
+    return Number(v);
+  }
+  if (typeof v === 'number') throw new ConfigError('PW_ERR_CONFIG_TYPE', key, `no option takes a float, got ${v}`);
+  if (Array.isArray(v)) return v.map((x) => fromToml(key, x));
+  return v;
 }
 
 /** host:port, [v6]:port or unix:/path. */
@@ -255,7 +274,7 @@ function resolveDest(v: Record<string, OptionValue>, extras: FlagExtras): Destin
       return execDest('pipeCmd', cmd);
     case 'ip':
       if (cmd !== null) throw new ConfigError('PW_ERR_CONFIG_DEST', 'pipeCmd', 'not used with destType = "ip"');
-      if (addr === null) throw new ConfigError('PW_ERR_CONFIG_DEST', 'destAddr', 'required with destType = "ip"');
+      if (addr === null || addr === '') throw new ConfigError('PW_ERR_CONFIG_DEST', 'destAddr', 'required with destType = "ip"');
       if (port === null) throw new ConfigError('PW_ERR_CONFIG_DEST', 'destPort', 'required with destType = "ip"');
       return { type: 'tcp', host: addr, port };
     case 'unix':
@@ -283,5 +302,6 @@ function resolveListen(v: Record<string, OptionValue>, extras: FlagExtras): List
     return null;
   }
   if (port === null) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'listenPort', 'required with standalone = true');
+  if (host === '') throw new ConfigError('PW_ERR_CONFIG_VALUE', 'listenAddr', 'empty: leave it out to listen on all addresses');
   return { host, port };
 }

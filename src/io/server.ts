@@ -78,7 +78,15 @@ function dialServer(dest: Extract<Destination, { type: 'tcp' | 'unix' }>, timeou
 function spawnServer(argv: readonly string[], timeoutMs: number, onStderr: (line: string) => void): Promise<ServerConnection> {
   const describe = `exec:${argv[0]}`;
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Its own process group, so that stop() reaches what a shell wrapper (sh -c) started too.
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const kill = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-child.pid!, sig);
+      } catch {
+        child.kill(sig);
+      }
+    };
     let exited = false;
     let settle: (s: string) => void = () => {};
     const exitedP = new Promise<string>((r) => (settle = r));
@@ -115,8 +123,8 @@ function spawnServer(argv: readonly string[], timeoutMs: number, onStderr: (line
         stop: () => {
           if (exited || killTimer) return;
           child.stdin.destroy();
-          child.kill('SIGTERM');
-          killTimer = setTimeout(() => child.kill('SIGKILL'), CHILD_EXIT_GRACE_MS);
+          kill('SIGTERM');
+          killTimer = setTimeout(() => kill('SIGKILL'), CHILD_EXIT_GRACE_MS);
           killTimer.unref();
           void exitedP.then(() => killTimer && clearTimeout(killTimer));
         },

@@ -71,10 +71,18 @@ export class Session implements FramerSink {
     this.client.input.on('error', (e: NodeJS.ErrnoException) => this.abort('client_error', `client error: ${e.code ?? e.message}`));
     this.client.output.on('error', (e: NodeJS.ErrnoException) => this.abort('client_error', `client error: ${e.code ?? e.message}`));
     this.armTimers();
+    const connecting = connectServer(this.cfg.dest, this.cfg.connectTimeoutMs, (line) =>
+      this.log.log('notice', `server stderr ${this.tag}: ${escapeForLog(Buffer.from(line, 'latin1'))}`),
+    );
     try {
-      this.server = await connectServer(this.cfg.dest, this.cfg.connectTimeoutMs, (line) =>
-        this.log.log('notice', `server stderr ${this.tag}: ${escapeForLog(Buffer.from(line, 'latin1'))}`),
-      );
+      // A session that ends while the server is still being reached (SIGTERM,
+      // a timeout) does not wait for the connect timeout.
+      const server = await Promise.race([connecting, this.done.then(() => null)]);
+      if (!server) {
+        connecting.then((s) => s.stop(), () => {});
+        return this.done;
+      }
+      this.server = server;
     } catch (err) {
       const msg = err instanceof ProtowrapError ? err.message : String(err);
       this.log.log('err', `server unavailable ${this.tag} server=${describeDest(this.cfg.dest)}: ${msg}`);
@@ -101,7 +109,12 @@ export class Session implements FramerSink {
     s.input.on('data', (chunk: Buffer) => this.onServerData(chunk));
     s.input.on('end', () => this.onServerEof());
     s.input.on('error', (e: NodeJS.ErrnoException) => this.abort('server_error', `server error: ${e.code ?? e.message}`));
-    s.output.on('error', (e: NodeJS.ErrnoException) => this.abort('server_error', `server error: ${e.code ?? e.message}`));
+    s.output.on('error', (e: NodeJS.ErrnoException) => {
+      // A spawned server that closed its stdin (exited, or stopped reading) may
+      // still have output on its own stdout: deliver that, read no more client bytes.
+      if ((s.output as unknown) !== s.input && e.code === 'EPIPE') this.onServerInputClosed();
+      else this.abort('server_error', `server error: ${e.code ?? e.message}`);
+    });
     s.output.on('drain', () => {
       this.serverBusy = false;
       this.updateClientFlow();
@@ -223,7 +236,7 @@ export class Session implements FramerSink {
 
   private writeServer(bytes: Buffer): void {
     const s = this.server;
-    if (!s || s.channel.writeEnded) return;
+    if (!s || s.channel.writeEnded || s.channel.output.destroyed) return;
     if (!s.channel.write(bytes)) this.serverBusy = true;
   }
 
@@ -326,6 +339,16 @@ export class Session implements FramerSink {
     this.checkDone();
   }
 
+  /** The server reads no more (EPIPE on a spawned server's stdin): stop reading the client. */
+  private onServerInputClosed(): void {
+    if (this.finished) return;
+    if (this.log.wants(2)) this.log.log('info', `server stopped reading (EPIPE) ${this.tag}`);
+    if (this.clientEof) return;
+    this.clientEof = true;
+    this.client.pause();
+    this.checkDone();
+  }
+
   private toClient(bytes: Buffer): void {
     if (!this.client.writeEnded) this.client.write(bytes);
   }
@@ -350,7 +373,8 @@ export class Session implements FramerSink {
 
   /** Ends the session now: reply already queued, close both sides, give them a moment. */
   private closeBoth(reason: SessionEnd, why: string): void {
-    if (this.closing) return;
+    // A finished session keeps the end reason it was reported with.
+    if (this.closing || this.finished) return;
     this.closing = true;
     this.endReason = reason;
     this.log.log('notice', `closing ${this.tag}: ${why}`);
@@ -427,6 +451,7 @@ export class Session implements FramerSink {
 
   /** Standalone shutdown: close this session now. */
   shutdown(): void {
+    if (this.finished) return;
     this.sendReply('shutdown');
     this.closeBoth('shutdown', 'wrapper shutting down');
   }
