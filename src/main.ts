@@ -26,8 +26,7 @@ async function main(argv: readonly string[]): Promise<never> {
     const log = logger ?? new Logger([openSyslog('daemon')], 0);
     log.log('err', msg.replace(/\n/g, ' | '));
     if (stderrFree) writeLine(2, `protowrap: ${msg}`);
-    await log.flush();
-    process.exit(code);
+    return flushThenExit(log, code);
   };
   process.on('uncaughtException', (e) => void fail(e));
   process.on('unhandledRejection', (e) => void fail(e));
@@ -70,8 +69,7 @@ async function main(argv: readonly string[]): Promise<never> {
     });
     log.log('notice', 'shutting down');
     await listener.close();
-    await log.flush();
-    process.exit(ExitCode.ok);
+    return flushThenExit(log, ExitCode.ok);
   }
 
   const client = stdioClient();
@@ -80,8 +78,28 @@ async function main(argv: readonly string[]): Promise<never> {
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   const result = await session.start();
-  await log.flush();
-  process.exit(result.end === 'server_unavailable' ? ExitCode.unavailable : ExitCode.ok);
+  return flushThenExit(log, result.end === 'server_unavailable' ? ExitCode.unavailable : ExitCode.ok);
+}
+
+/** How long the log may take to flush at exit. */
+const EXIT_FLUSH_MS = 3000;
+
+/**
+ * Exits after the log is flushed, but never waits on a stuck syslog for
+ * ever: syslog(3) blocks in a libuv worker when nobody reads /dev/log, and
+ * even process.exit() would then wait for that thread. Past EXIT_FLUSH_MS
+ * the process kills itself (under inetd, a hung syslogd must not pile up
+ * wrapper processes); the exit status is then that of SIGKILL.
+ */
+async function flushThenExit(log: Logger, code: number): Promise<never> {
+  let timer: NodeJS.Timeout | undefined;
+  const flushed = await Promise.race([
+    log.flush().then(() => true),
+    new Promise<false>((r) => (timer = setTimeout(() => r(false), EXIT_FLUSH_MS))),
+  ]);
+  clearTimeout(timer);
+  if (!flushed) process.kill(process.pid, 'SIGKILL');
+  process.exit(code);
 }
 
 function writeLine(fd: number, s: string): void {
