@@ -22,7 +22,7 @@ describe('smtp: early talker by halves, BDAT past the pending cap', () => {
   let chunky: Standalone;
 
   beforeAll(async () => {
-    [slowSink, pf] = await Promise.all([startSink(['-W', 'CONNECT:1']), startPostfix({ extraSmtpd: ['smtpd_recipient_restrictions=sleep,2'] })]);
+    [slowSink, pf] = await Promise.all([startSink(['-W', 'CONNECT:1']), startPostfix({ extraSmtpd: ['smtpd_recipient_restrictions=sleep,5'] })]);
     [early, chunky] = await Promise.all([
       startStandalone(['-p', 'smtp', '--connect', `127.0.0.1:${slowSink.port}`]),
       // Level 3 logs every forwarded line: how far the wrapper read the client.
@@ -70,10 +70,12 @@ describe('smtp: early talker by halves, BDAT past the pending cap', () => {
       { send: 'EHLO client.example\r\n', replies: 1 },
       { send: 'MAIL FROM:<alice@client.example>\r\n', replies: 1 },
     ]);
-    // The RCPT reply comes after 2 s; everything else is pipelined behind it.
+    // The RCPT reply comes after 5 s; everything else is pipelined behind it.
     client.sock.write(`RCPT TO:<bob@mydomain.org>\r\n${bdats}BDAT 0 LAST\r\nQUIT\r\n`);
-    await sleep(1000);
     const forwarded = () => (chunky.logs().match(/^.*line client=.*: BDAT 1$/gm) ?? []).length;
+    // Polled, not slept: a loaded machine must not push the check past the server's delay.
+    await waitFor(() => forwarded() >= CAP - 10, 'the wrapper to reach the cap', 4000);
+    await sleep(300);
     // Still inside the delay: no reply since MAIL's, and the wrapper stopped at the cap.
     expect(finalReplies(client.received().toString('latin1'))).toHaveLength(3);
     expect(forwarded()).toBeGreaterThan(CAP - 10);

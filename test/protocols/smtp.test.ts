@@ -214,6 +214,14 @@ describe('smtp session (state, verdict) tables', () => {
     expect(replyCodes(h.clientText)).toEqual(['220', '250', '250', '250', '354', '250']);
   });
 
+  it('without PIPELINING offered, each BDAT holds the client after its chunk until its reply', () => {
+    const h = new Harness({}, { ehlo: ['CHUNKING'] }).send(EHLO, MAIL, RCPT);
+    expect(h.proto.clientLine(Buffer.from('BDAT 1\r\n'), 6, 'crlf')).toEqual({ kind: 'forward', raw: 1, holdAfterRaw: true });
+    const h2 = new Harness({}, { ehlo: ['CHUNKING'] }).send(EHLO, MAIL, RCPT, 'BDAT 3\r\nabcBDAT 2 LAST\r\nde', 'QUIT\r\n');
+    expect(replyCodes(h2.clientText)).toEqual(['220', '250', '250', '250', '250', '250', '221']);
+    expect(h2.mostPending).toBeLessThanOrEqual(1);
+  });
+
   it('DATA pipelined behind a refused MAIL: the body is read as commands, never as data', () => {
     const h = new Harness(SEED).send(EHLO, 'MAIL FROM:<hahaha@sexyfun.net>\r\nRCPT TO:<a@mydomain.org>\r\nDATA\r\nQUIT\r\n');
     expect(h.refusals()).toEqual(['blocked_sender', 'bad_state', 'bad_state']);

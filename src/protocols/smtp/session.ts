@@ -119,12 +119,12 @@ export class SmtpSession extends Conversation implements ProtocolSession {
         tx.bdatUsed = true;
         tx.bdatBytes += p.size;
         if (p.last) this.resetTx();
-        // Past the cap the client is read no further until this BDAT's reply;
-        // it cannot be held before its chunk (the server answers after it).
-        const full = this.pending.length >= MAX_PENDING;
-        this.pending.push({ kind: 'bdat', release: full, last: p.last, tx, size: tx.bdatBytes });
+        // Without PIPELINING, or past the cap, the client is read no further
+        // until this BDAT's reply; it cannot be held before its chunk (the
+        // server answers after it).
+        this.pending.push({ kind: 'bdat', release: hold, last: p.last, tx, size: tx.bdatBytes });
         // The chunk's bytes are counted by the framer and forwarded raw, never parsed.
-        return { kind: 'forward', raw: p.size, ...(full ? { holdAfterRaw: true } : {}) };
+        return { kind: 'forward', raw: p.size, ...(hold ? { holdAfterRaw: true } : {}) };
       }
       case 'RSET': {
         const e = noArg();
