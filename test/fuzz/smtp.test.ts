@@ -2,16 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isError, parseParams, parsePath } from '../../src/protocols/smtp/path.js';
 import { ReplyReader } from '../../src/protocols/smtp/replies.js';
-import { Harness } from '../protocols/smtp-harness.js';
+import { Harness, SEED } from '../protocols/smtp-harness.js';
 
-const SEED = {
-  maxMsgSize: 1048576,
-  blockAddrList: ['hahaha@sexyfun.net', '@spammer.org'],
-  blockBodyList: ['^Content-Type: application.+\\.(PIF|EXE|VBS|COM|BAT|LNK|SCR)\\"'],
-  relayIpList: ['192.168.150.', '192.168.160.'],
-  relayDomainList: ['mydomain.org', 'gwolf.cx'],
-  maxRcpt: 0,
-};
 
 const EHLO = 'EHLO c.example\r\n';
 const TX = 'MAIL FROM:<a@c.example>\r\nRCPT TO:<b@mydomain.org>\r\n';

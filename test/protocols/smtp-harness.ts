@@ -21,6 +21,16 @@ export interface FakeServerOptions {
   readonly refuseData?: boolean;
 }
 
+/** The seed's Listing 3 policy, as config keys. */
+export const SEED = {
+  maxMsgSize: 1048576,
+  blockAddrList: ['hahaha@sexyfun.net', '@spammer.org'],
+  blockBodyList: ['^Content-Type: application.+\\.(PIF|EXE|VBS|COM|BAT|LNK|SCR)\\"'],
+  relayIpList: ['192.168.150.', '192.168.160.'],
+  relayDomainList: ['mydomain.org', 'gwolf.cx'],
+  maxRcpt: 0,
+};
+
 const DEFAULT_EHLO = ['PIPELINING', 'SIZE 10240000', 'STARTTLS', 'AUTH PLAIN LOGIN', 'ENHANCEDSTATUSCODES', '8BITMIME', 'CHUNKING', 'ETRN', 'SMTPUTF8'];
 
 export class FakeServer {

@@ -7,7 +7,7 @@ import { ipAllowed, smtpPolicy } from '../../src/protocols/smtp/policy.js';
 import { compileLinear } from '../../src/core/safe-regex.js';
 import { decodedHeader } from '../../src/protocols/smtp/mime.js';
 import { filterEhlo } from '../../src/protocols/smtp/replies.js';
-import { Harness, replyCodes } from './smtp-harness.js';
+import { Harness, replyCodes, SEED } from './smtp-harness.js';
 
 /**
  * Regression tests from the adversarial review of the SMTP mode: each one
@@ -16,14 +16,6 @@ import { Harness, replyCodes } from './smtp-harness.js';
 
 const EHLO = 'EHLO client.example\r\n';
 const RCPT = 'RCPT TO:<bob@mydomain.org>\r\n';
-const SEED = {
-  maxMsgSize: 1048576,
-  blockAddrList: ['hahaha@sexyfun.net', '@spammer.org'],
-  blockBodyList: ['^Content-Type: application.+\\.(PIF|EXE|VBS|COM|BAT|LNK|SCR)\\"'],
-  relayIpList: ['192.168.150.', '192.168.160.'],
-  relayDomainList: ['mydomain.org', 'gwolf.cx'],
-  maxRcpt: 0,
-};
 const NO_BODY_POLICY = { ...SEED, maxMsgSize: 0, blockBodyList: [] };
 
 const B = (s: string) => Buffer.from(s, 'latin1');

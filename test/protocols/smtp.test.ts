@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config.js';
 import { smtp } from '../../src/protocols/smtp/index.js';
 import { MAX_PENDING } from '../../src/protocols/smtp/conversation.js';
-import { Harness, replyCodes } from './smtp-harness.js';
+import { Harness, replyCodes, SEED } from './smtp-harness.js';
 
 /** SMTP session (state, verdict) tables through the mini shell (smtp-grammar.test.ts has the parsers). */
 
@@ -11,14 +11,6 @@ const EHLO = 'EHLO client.example\r\n';
 const MAIL = 'MAIL FROM:<alice@client.example>\r\n';
 const RCPT = 'RCPT TO:<bob@mydomain.org>\r\n';
 const MSG = 'Subject: hi\r\n\r\n..leading dot\r\nbody\r\n.\r\n';
-const SEED = {
-  maxMsgSize: 1048576,
-  blockAddrList: ['hahaha@sexyfun.net', '@spammer.org'],
-  blockBodyList: ['^Content-Type: application.+\\.(PIF|EXE|VBS|COM|BAT|LNK|SCR)\\"'],
-  relayIpList: ['192.168.150.', '192.168.160.'],
-  relayDomainList: ['mydomain.org', 'gwolf.cx'],
-  maxRcpt: 0,
-};
 
 describe('smtp session (state, verdict) tables', () => {
   it('relays a clean message in stream mode byte for byte', () => {
