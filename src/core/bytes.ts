@@ -76,3 +76,25 @@ export function verbOf(bytes: Uint8Array, start: number, end: number, maxLen = 1
   }
   return s;
 }
+
+/**
+ * True when bytes[start, end), after leading spaces and tabs, begins with
+ * one of the upper-case words, compared without regard to case. Used to tell
+ * a credential line (AUTH, PASS, LOGIN) whatever follows the word: a check
+ * that errs towards hiding.
+ */
+export function beginsWithAnyCI(bytes: Uint8Array, start: number, end: number, words: readonly string[]): boolean {
+  let i = start;
+  while (i < end && (bytes[i] === SP || bytes[i] === 0x09)) i++;
+  for (const w of words) {
+    if (end - i < w.length) continue;
+    let k = 0;
+    while (k < w.length) {
+      const b = bytes[i + k]!;
+      if ((b >= 0x61 && b <= 0x7a ? b - 0x20 : b) !== w.charCodeAt(k)) break;
+      k++;
+    }
+    if (k === w.length) return true;
+  }
+  return false;
+}

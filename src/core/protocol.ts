@@ -30,6 +30,15 @@ export type RefusalCode =
   | 'too_many_recipients'
   | 'smuggling';
 
+/** How much of a client line the log may show: all (false), the first word (true), nothing ('line'). */
+export type Secrecy = boolean | 'line';
+
+/** The stronger of two secrecy levels. */
+export function stronger(a: Secrecy | undefined, b: Secrecy | undefined): Secrecy {
+  if (a === 'line' || b === 'line') return 'line';
+  return a === true || b === true;
+}
+
 /** What to do with one client line. */
 export type ClientVerdict =
   | {
@@ -135,6 +144,16 @@ export interface ProtocolSession {
    * framed or forwarded; otherwise the chunk is framed after the verdict.
    */
   clientData?(chunk: Buffer): ClientVerdict | null;
+  /**
+   * Does this line carry credentials, in the state the session is in before
+   * the line is judged? The shell asks first, so that no refusal path (a bad
+   * byte, an overlong line, a wrong state) can log a password: 'line' hides
+   * the whole line, true all but its first word. A verdict's own secret is
+   * honoured too; the stronger of the two wins. Called for every line and for
+   * the head of an overlong one: keep it a state check and a few byte
+   * comparisons.
+   */
+  lineSecrecy?(line: Buffer, contentEnd: number): Secrecy;
   /** Judge one complete client line; `line` includes its ending bytes. */
   clientLine(line: Buffer, contentEnd: number, ending: LineEnding): ClientVerdict;
   /** A client line passed the length limit; it has been discarded. */

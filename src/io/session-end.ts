@@ -6,6 +6,7 @@ export type SessionEnd =
   | 'session_timeout'
   | 'too_many_violations'
   | 'protocol_close'
+  | 'client_closed'
   | 'client_error'
   | 'server_error'
   | 'shutdown';

@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
 import { LineFramer, type FramerSink, type LineEnding } from '../core/framer.js';
-import type { ClientVerdict, ProtocolSession, WrapperReply } from '../core/protocol.js';
+import { stronger, type ClientVerdict, type ProtocolSession, type Secrecy, type WrapperReply } from '../core/protocol.js';
 import { ProtowrapError } from '../errors.js';
 import { escapeForLog, shownLine } from '../log/escape.js';
 import type { Logger } from '../log/logger.js';
@@ -14,6 +14,14 @@ export type { SessionEnd, SessionResult } from './session-end.js';
 
 /** How long a closing side may take to take its last bytes before it is cut. */
 const CLOSE_GRACE_MS = 5000;
+/**
+ * Most client bytes read while the server is still being reached. The client
+ * is read from the start so that an EOF or a reset is seen at once (a paused
+ * socket reports neither): a port scan or a health check that connects and
+ * closes must not keep a wrapper and a server connection alive until the
+ * idle timeout. Past this many bytes the client waits, as it would anyway.
+ */
+export const PREWIRE_BUFFER_MAX = 65536;
 
 /**
  * One client connection: client ↔ protocol core ↔ server. The shell moves
@@ -51,6 +59,11 @@ export class Session implements FramerSink {
   private finished = false;
   readonly done: Promise<SessionResult>;
   private readonly tag: string;
+  /** Client bytes read before the server was reached (see PREWIRE_BUFFER_MAX); null once wired. */
+  private early: Buffer[] | null = [];
+  private earlyBytes = 0;
+  /** The client ended its side before the server was reached. */
+  private earlyEof = false;
 
   constructor(
     private readonly client: Channel,
@@ -67,16 +80,16 @@ export class Session implements FramerSink {
 
   /** Dial the server and start relaying. Resolves when the session is over. */
   async start(): Promise<SessionResult> {
-    this.client.pause();
     this.client.input.on('error', (e: NodeJS.ErrnoException) => this.abort('client_error', `client error: ${e.code ?? e.message}`));
     this.client.output.on('error', (e: NodeJS.ErrnoException) => this.abort('client_error', `client error: ${e.code ?? e.message}`));
     this.armTimers();
+    this.readEarly();
     const connecting = connectServer(this.cfg.dest, this.cfg.connectTimeoutMs, (line) =>
       this.log.log('notice', `server stderr ${this.tag}: ${escapeForLog(Buffer.from(line, 'latin1'))}`),
     );
     try {
       // A session that ends while the server is still being reached (SIGTERM,
-      // a timeout) does not wait for the connect timeout.
+      // a timeout, a client that left) does not wait for the connect timeout.
       const server = await Promise.race([connecting, this.done.then(() => null)]);
       if (!server) {
         connecting.then((s) => s.stop(), () => {});
@@ -84,8 +97,10 @@ export class Session implements FramerSink {
       }
       this.server = server;
     } catch (err) {
+      if (this.finished) return this.done;
       const msg = err instanceof ProtowrapError ? err.message : String(err);
       this.log.log('err', `server unavailable ${this.tag} server=${describeDest(this.cfg.dest)}: ${msg}`);
+      this.stopEarly();
       this.sendReply('unavailable');
       this.endReason = 'server_unavailable';
       this.closing = true;
@@ -103,9 +118,62 @@ export class Session implements FramerSink {
     return this.done;
   }
 
+  /**
+   * Reads the client while the server is being reached, keeping its bytes
+   * (bounded) for wire(). An EOF is a half-close: it is passed on to the
+   * server right after those bytes, so the server sees it at once (a port
+   * scan or a health check that connects and closes ends the session as soon
+   * as the server closes too); a reset, or a stream closed without an EOF,
+   * ends the session at once, and the server is not kept.
+   */
+  private readEarly(): void {
+    const c = this.client.input;
+    c.on('data', this.onEarlyData);
+    c.once('end', this.onEarlyEnd);
+    c.once('close', this.onEarlyClose);
+    if (c.destroyed) queueMicrotask(this.onEarlyClose);
+    else this.client.resume();
+  }
+
+  private readonly onEarlyData = (chunk: Buffer): void => {
+    if (!this.early) return;
+    this.early.push(chunk);
+    this.earlyBytes += chunk.length;
+    if (this.earlyBytes >= PREWIRE_BUFFER_MAX) this.client.pause();
+  };
+
+  private readonly onEarlyEnd = (): void => {
+    if (this.early) this.earlyEof = true;
+  };
+
+  private readonly onEarlyClose = (): void => {
+    if (this.early && !this.earlyEof) this.clientLeftEarly('client connection closed before the server was reached');
+  };
+
+  private clientLeftEarly(why: string): void {
+    if (this.finished) return;
+    if (this.log.wants(2)) this.log.log('info', `${why} ${this.tag}`);
+    this.endReason = 'client_closed';
+    this.finish();
+  }
+
+  /** Stops the early reader; returns what it read (one buffer) or null. */
+  private stopEarly(): Buffer | null {
+    const c = this.client.input;
+    c.removeListener('data', this.onEarlyData);
+    c.removeListener('end', this.onEarlyEnd);
+    c.removeListener('close', this.onEarlyClose);
+    this.client.pause();
+    const early = this.early;
+    this.early = null;
+    if (!early || early.length === 0) return null;
+    return early.length === 1 ? early[0]! : Buffer.concat(early);
+  }
+
   private wire(server: ServerConnection): void {
     const s = server.channel;
     const c = this.client;
+    const early = this.stopEarly();
     s.input.on('data', (chunk: Buffer) => this.onServerData(chunk));
     s.input.on('end', () => this.onServerEof());
     s.input.on('error', (e: NodeJS.ErrnoException) => this.abort('server_error', `server error: ${e.code ?? e.message}`));
@@ -133,6 +201,12 @@ export class Session implements FramerSink {
         if (this.log.wants(1)) this.log.log('info', `server exited ${this.tag}: ${how}`);
       });
     }
+    // What the client sent while the server was reached is judged now, as if
+    // it had arrived this moment; one buffer, so the framer keeps it whole if
+    // a verdict holds.
+    if (early) this.onClientData(early);
+    // Its EOF, seen then, is passed on after them (half-close).
+    if (this.earlyEof) this.onClientEof();
     this.updateClientFlow();
   }
 
@@ -160,12 +234,15 @@ export class Session implements FramerSink {
 
   line(line: Buffer, contentEnd: number, ending: LineEnding): void {
     if (this.closing) return;
-    this.act(this.proto.clientLine(line, contentEnd, ending), line, contentEnd);
+    // Asked before the verdict: the state the line was sent in says whether it is a credential.
+    const secret = this.proto.lineSecrecy?.(line, contentEnd) ?? false;
+    this.act(this.proto.clientLine(line, contentEnd, ending), line, contentEnd, secret);
   }
 
   overlong(head: Buffer): void {
     if (this.closing) return;
-    this.act(this.proto.clientOverlong(), head, head.length);
+    const secret = this.proto.lineSecrecy?.(head, head.length) ?? false;
+    this.act(this.proto.clientOverlong(), head, head.length, secret);
   }
 
   raw(bytes: Buffer): void {
@@ -184,11 +261,11 @@ export class Session implements FramerSink {
     }
   }
 
-  private act(v: ClientVerdict, line: Buffer | null, contentEnd: number): void {
+  private act(v: ClientVerdict, line: Buffer | null, contentEnd: number, secret: Secrecy = false): void {
     switch (v.kind) {
       case 'forward':
         if (line) {
-          if (this.log.wants(3)) this.log.log('debug', `${v.keep ? 'kept' : 'line'} ${this.tag} state=${this.proto.state}: ${shownLine(line, contentEnd, v.secret)}`);
+          if (this.log.wants(3)) this.log.log('debug', `${v.keep ? 'kept' : 'line'} ${this.tag} state=${this.proto.state}: ${shownLine(line, contentEnd, stronger(secret, v.secret))}`);
           // keep: the protocol holds the line (e.g. an SMTP body) and sends it later itself.
           if (!v.keep) this.toServerRun.add(line);
         }
@@ -211,7 +288,7 @@ export class Session implements FramerSink {
         // What was accepted before this line goes out before anything the refusal does.
         this.toServerRun.flush();
         this.refused++;
-        const shown = line ? ` line="${shownLine(line, contentEnd, v.secret)}"` : '';
+        const shown = line ? ` line="${shownLine(line, contentEnd, stronger(secret, v.secret))}"` : '';
         this.log.log('warning', `refused ${this.tag} state=${this.proto.state} code=${v.code} reason="${v.reason}"${shown}${v.note ? ` ${v.note}` : ''}`);
         if (v.reply) this.toClient(v.reply);
         if (v.toServer && !v.close) for (const b of v.toServer) this.toServerRun.add(b);

@@ -1,5 +1,6 @@
 import type { LineEnding } from '../../core/framer.js';
-import type { ClientVerdict, ProtocolOptions, ProtocolSession, RefusalCode, ServerVerdict, WrapperReply } from '../../core/protocol.js';
+import type { ClientVerdict, ProtocolOptions, ProtocolSession, RefusalCode, Secrecy, ServerVerdict, WrapperReply } from '../../core/protocol.js';
+import { beginsWithAnyCI } from '../../core/bytes.js';
 import { checkLine } from '../generic.js';
 import { NO_CAPABILITIES, type CapabilityFlags } from './capability.js';
 import { COMMANDS, MAX_VERB_LENGTH, UID_COMMANDS, advertised, maxArgsOf, type CommandDef, type ImapState } from './commands.js';
@@ -54,6 +55,9 @@ interface Current {
   size: number;
 }
 
+/** Commands whose arguments are credentials. */
+const SECRET_VERBS = ['LOGIN', 'AUTHENTICATE'];
+
 const crlf = (s: string) => Buffer.from(`${s}\r\n`, 'latin1');
 
 /** The wrapper's own words, as untagged BYE (the connection closes after each). */
@@ -103,6 +107,31 @@ export class ImapSession implements ProtocolSession {
   }
 
   // ---- client → server ----------------------------------------------------
+
+  /**
+   * Before any verdict: a SASL response, or the line after a LOGIN literal,
+   * is hidden whole; a line with no valid tag may be a stray password and is
+   * hidden whole; LOGIN and AUTHENTICATE show their tag only.
+   */
+  lineSecrecy(line: Buffer, contentEnd: number): Secrecy {
+    switch (this.mode) {
+      case 'auth':
+        return 'line';
+      case 'rest':
+        return this.cur?.cmd.secret === true ? 'line' : false;
+      case 'idle':
+        return false;
+      case 'command': {
+        const tagEnd = scanTag(line, contentEnd);
+        if (tagEnd < 0) return 'line';
+        return beginsWithAnyCI(line, tagEnd + 1, contentEnd, SECRET_VERBS);
+      }
+      default: {
+        const never: never = this.mode;
+        throw new Error(`unknown IMAP mode ${String(never)}`);
+      }
+    }
+  }
 
   clientLine(line: Buffer, contentEnd: number, ending: LineEnding): ClientVerdict {
     if (ending === 'none') return { kind: 'refuse', code: 'unterminated', reason: 'input ended inside a command line', secret: 'line' };

@@ -1,6 +1,6 @@
-import { verbOf } from '../../core/bytes.js';
+import { beginsWithAnyCI, verbOf } from '../../core/bytes.js';
 import type { LineEnding } from '../../core/framer.js';
-import type { ClientVerdict, ProtocolOptions, ProtocolSession, RefusalCode, ServerVerdict, WrapperReply } from '../../core/protocol.js';
+import type { ClientVerdict, ProtocolOptions, ProtocolSession, RefusalCode, Secrecy, ServerVerdict, WrapperReply } from '../../core/protocol.js';
 import { checkLine } from '../generic.js';
 import { COMMANDS, MAX_VERB, isBase64, type Pop3State } from './commands.js';
 import { ReplyTracker, type Completed, type Expected } from './replies.js';
@@ -18,6 +18,9 @@ const SASL_CANCEL = Buffer.from('*\r\n');
  * remember an endless list of owed replies.
  */
 export const MAX_PENDING = 64;
+
+/** Verbs whose arguments are credentials. */
+const CREDENTIAL_VERBS = ['PASS', 'APOP', 'AUTH'];
 
 const err = (text: string): Buffer => Buffer.from(`-ERR ${text}\r\n`);
 
@@ -69,6 +72,17 @@ export class Pop3Session implements ProtocolSession {
 
   get failedLogins(): number {
     return this.failures;
+  }
+
+  /**
+   * SASL responses are hidden whole; in AUTHORIZATION every line but USER may
+   * be a (mistyped) password, and PASS, APOP and AUTH carry credentials in
+   * any phase: the log shows their first word only.
+   */
+  lineSecrecy(line: Buffer, contentEnd: number): Secrecy {
+    if (this.phase === 'sasl') return 'line';
+    if (this.phase === 'authorization') return !beginsWithAnyCI(line, 0, contentEnd, ['USER ']);
+    return beginsWithAnyCI(line, 0, contentEnd, CREDENTIAL_VERBS);
   }
 
   clientLine(line: Buffer, contentEnd: number, ending: LineEnding): ClientVerdict {

@@ -1,11 +1,13 @@
-import { verbOf } from '../../core/bytes.js';
+import { beginsWithAnyCI, verbOf } from '../../core/bytes.js';
 import type { LineEnding } from '../../core/framer.js';
-import type { ClientVerdict, ProtocolSession, RefusalCode } from '../../core/protocol.js';
+import type { ClientVerdict, ProtocolSession, RefusalCode, Secrecy } from '../../core/protocol.js';
 import { checkLine } from '../generic.js';
 import { checkDomainArg, checkText, COMMANDS, isBase64, parseAuth, parseBdat, parseEnvelope, type Verb } from './commands.js';
 import { CANCEL, Conversation, DATA, MAX_PENDING, newTx, RSET } from './conversation.js';
 import { decimal, isError, type ParsedPath } from './path.js';
 import { domainListed, ipAllowed, senderBlocked } from './policy.js';
+
+const AUTH_VERB = ['AUTH'];
 
 /**
  * The client side of an SMTP session: every line judged against the command
@@ -22,6 +24,18 @@ export class SmtpSession extends Conversation implements ProtocolSession {
    */
   clientData(): ClientVerdict | null {
     return this.st === 'greeting' ? this.earlyTalker() : null;
+  }
+
+  /**
+   * An AUTH response line is hidden whole; an AUTH command (its initial
+   * response) shows only its first word, in whatever state it comes (before
+   * EHLO, inside a transaction, overlong, with a bare LF). Message text is
+   * not a credential.
+   */
+  lineSecrecy(line: Buffer, contentEnd: number): Secrecy {
+    if (this.st === 'auth') return 'line';
+    if (this.st === 'data') return false;
+    return beginsWithAnyCI(line, 0, contentEnd, AUTH_VERB);
   }
 
   clientLine(line: Buffer, contentEnd: number, ending: LineEnding): ClientVerdict {
