@@ -175,12 +175,13 @@ describe('imap through the built wrapper in front of a real dovecot', () => {
     expect(messages(dc, 'alice')).toHaveLength(3);
   });
 
-  it('hostile: a {n+} literal where dovecot expects an atom is data for both; the command in it never runs', async () => {
+  it('hostile: a {n+} literal where the grammar has no string (a FETCH attribute) closes the session; the command in it never runs', async () => {
     const c = await loggedIn(w.port);
     c.send('A2 SELECT INBOX\r\nA3 FETCH 1 {17+}\r\nA4 CREATE Smug3\r\n\r\nA5 LIST "" "*"\r\nA6 LOGOUT\r\n');
     await c.closed;
-    expect(c.received()).toMatch(/A3 BAD [^\r]*\r\n[^]*A5 OK[^]*A6 OK/);
+    expect(c.received()).toMatch(/A3 BAD [^\r]*\r\n\* BYE Closing connection\r\n$/);
     expect(c.received()).not.toContain('A4 ');
+    expect(c.received()).not.toContain('A5 ');
     expect(c.received()).not.toContain('Smug3');
     expect(existsSync(join(dc.maildirOf('alice'), '.Smug3'))).toBe(false);
   });
@@ -204,7 +205,7 @@ describe('imap through the built wrapper in front of a real dovecot', () => {
     await c.until(GREETED);
     c.send('a ID (a {21+}\r\nc LOGIN alice wrong\r\n)\r\nd NOOP\r\n');
     await c.closed;
-    expect(c.received()).toMatch(/a BAD Invalid literal\r\n\* BYE Closing connection\r\n$/);
+    expect(c.received()).toMatch(/a BAD [^\r]*\r\n\* BYE Closing connection\r\n$/);
     expect(c.received()).not.toContain('c NO');
     await new Promise((r) => setTimeout(r, 200));
     expect(dc.logSince(mark)).not.toMatch(/Password mismatch/i);
@@ -238,9 +239,11 @@ describe('imap through the built wrapper in front of a real dovecot', () => {
     const mark = dc.logMark();
     const c = await raw(w.port);
     await c.until(GREETED);
-    // "a ID x" gets a BAD with tag a: without a check on tags in flight, that BAD was taken for the LOGIN's answer.
+    // An ID key over 30 characters gets Dovecot's BAD with tag a: without a check on tags in flight,
+    // that BAD was taken for the LOGIN's answer.
+    const id = `a ID ("${'k'.repeat(40)}" NIL)`;
     for (let i = 1; i <= 3 && !c.received().includes('* BYE'); i++) {
-      c.send(`a ID x\r\na LOGIN alice wrong${i}\r\n`);
+      c.send(`${id}\r\na LOGIN alice wrong${i}\r\n`);
       await waitFor(() => (c.received().match(/^a (NO|BAD)/gm) ?? []).length >= 2 * i, `answers of round ${i}`);
     }
     c.send('b LOGIN alice wrong4\r\nb LOGIN alice wrong5\r\nb LOGIN alice wrong6\r\n');

@@ -72,7 +72,7 @@ describe('imap: synchronizing literals {n}', () => {
   });
 
   it('maxCommandSize counts lines and literals together; mid-command it closes', () => {
-    const d = authed(GREETING_SYNC_ONLY, { maxCommandSize: 1024 });
+    const d = authed('* OK [CAPABILITY IMAP4rev1 MULTIAPPEND] ready\r\n', { maxCommandSize: 1024 });
     d.client('A2 APPEND INBOX {600}\r\n').server('+ OK\r\n').client(`${'m'.repeat(600)} {600}\r\n`);
     expect(d.refusals).toEqual([{ code: 'too_large', close: true }]);
     expect(d.toClient.endsWith('A2 NO [TOOBIG] Command too large\r\n* BYE Closing connection\r\n')).toBe(true);
@@ -84,13 +84,31 @@ describe('imap: synchronizing literals {n}', () => {
     expect(d.refusals).toEqual([{ code: 'nul_byte', close: true }]);
   });
 
-  it('literal8 ~{n} and a literal inside a section are followed', () => {
-    const d = authed(GREETING_SYNC_ONLY);
-    d.client('A2 SELECT INBOX\r\n').server('A2 OK done\r\n');
-    d.client('A3 FETCH 1 BODY[HEADER.FIELDS ({4}\r\n').server('+ OK\r\n').client('FROM)]\r\n');
+  it('literal8 ~{n} is followed in APPEND when the server advertised BINARY', () => {
+    const d = authed('* OK [CAPABILITY IMAP4rev1 BINARY] ready\r\n');
     d.client('A4 APPEND INBOX ~{3}\r\n').server('+ OK\r\n').client('\x00\x01\x02\r\n');
     expect(d.refusals).toEqual([]);
     expect(d.held).toBe(false);
+    expect(sent(d)).toBe('A4 APPEND INBOX ~{3}\r\n\x00\x01\x02\r\n');
+  });
+
+  it('literal8 without BINARY, or outside APPEND, is refused (Dovecot: "literal8 not allowed here", the literal unread)', () => {
+    const d = authed(GREETING_SYNC_ONLY);
+    d.client('A4 APPEND INBOX ~{3}\r\n');
+    d.client('A5 STATUS ~{5}\r\n');
+    expect(d.refusals).toEqual([
+      { code: 'literal', close: false },
+      { code: 'literal', close: false },
+    ]);
+    expect(sent(d)).toBe('');
+  });
+
+  it('a literal inside a [section] is refused: Dovecot reads the brackets as atom bytes and would count arguments apart', () => {
+    const d = authed(GREETING_SYNC_ONLY);
+    d.client('A2 SELECT INBOX\r\n').server('A2 OK done\r\n');
+    d.client('A3 FETCH 1 BODY[HEADER.FIELDS ({4}\r\n');
+    expect(d.refusals).toEqual([{ code: 'bad_syntax', close: false }]);
+    expect(sent(d)).toBe('A2 SELECT INBOX\r\n');
   });
 });
 

@@ -76,14 +76,14 @@ describe('imap: extension commands need the capability the server advertised', (
 describe('imap: a tag in use is refused', () => {
   it('a reused tag cannot make a BAD to another command hide a failed LOGIN from maxLoginAttempts', () => {
     const d = new ImapDriver({ maxLoginAttempts: 1 }).server(GREETING);
-    d.client('a ID x\r\na LOGIN alice wrong\r\n');
+    d.client('a ID NIL\r\na LOGIN alice wrong\r\n');
     expect(d.refusals).toEqual([{ code: 'pipelining', close: false }]);
-    expect(d.toServer).toBe('a ID x\r\n');
+    expect(d.toServer).toBe('a ID NIL\r\n');
     expect(d.toClient).toContain('a BAD Tag already in use\r\n');
     d.server('a BAD Invalid ID parameters\r\n');
     // The tag is free again: the LOGIN goes, and its NO is counted.
     d.client('a LOGIN alice wrong\r\n');
-    expect(d.toServer).toBe('a ID x\r\na LOGIN alice wrong\r\n');
+    expect(d.toServer).toBe('a ID NIL\r\na LOGIN alice wrong\r\n');
     d.server('a NO [AUTHENTICATIONFAILED] Authentication failed.\r\n');
     expect(d.closed).toBe(true);
     expect(d.toClient).toContain('* BYE Too many failed login attempts\r\n');
@@ -98,16 +98,41 @@ describe('imap: a tag in use is refused', () => {
     expect(d.refusals.map((r) => r.code)).toEqual(['pipelining', 'bad_state']);
   });
 
-  it('commands in flight are bounded: one more than MAX_IN_FLIGHT unanswered is refused', () => {
+  it('commands in flight are bounded by backpressure: at MAX_IN_FLIGHT the client waits, nothing is refused', () => {
     const d = loggedIn();
     let lines = '';
-    for (let i = 0; i <= MAX_IN_FLIGHT; i++) lines += `N${i} NOOP\r\n`;
+    const total = MAX_IN_FLIGHT + 72;
+    for (let i = 0; i < total; i++) lines += `N${i} NOOP\r\n`;
     d.client(lines);
-    expect(d.refusals).toEqual([{ code: 'pipelining', close: false }]);
-    d.server(`N0 OK NOOP completed\r\n`);
-    d.client('X NOOP\r\n');
-    expect(d.refusals).toHaveLength(1);
-    expect(d.toServer.endsWith('X NOOP\r\n')).toBe(true);
+    expect(d.refusals).toEqual([]);
+    expect(d.held).toBe(true);
+    const sent = () => d.toServer.split('\r\n').filter((l) => / NOOP$/.test(l)).length;
+    expect(sent()).toBe(MAX_IN_FLIGHT);
+    // Each tagged answer frees one slot: one more command goes on.
+    d.server('N0 OK NOOP completed\r\n');
+    expect(sent()).toBe(MAX_IN_FLIGHT + 1);
+    let answers = '';
+    for (let i = 1; i < total; i++) answers += `N${i} OK NOOP completed\r\n`;
+    d.server(answers);
+    expect(sent()).toBe(total);
+    expect(d.refusals).toEqual([]);
+    expect(d.held).toBe(false);
+  });
+
+  it('at MAX_IN_FLIGHT an IDLE still gets its DONE through, and the client waits again after it', () => {
+    const d = loggedIn('IMAP4rev1 IDLE');
+    let lines = '';
+    for (let i = 0; i < MAX_IN_FLIGHT - 1; i++) lines += `N${i} NOOP\r\n`;
+    d.client(`${lines}I IDLE\r\n`);
+    expect(d.held).toBe(true);
+    d.server('+ idling\r\n');
+    expect(d.held).toBe(false);
+    d.client('DONE\r\nZ NOOP\r\n');
+    expect(d.toServer).toContain('DONE\r\n');
+    expect(d.toServer).not.toContain('Z NOOP');
+    d.server('I OK IDLE done\r\n');
+    expect(d.toServer).toContain('Z NOOP\r\n');
+    expect(d.refusals).toEqual([]);
   });
 });
 
@@ -120,18 +145,23 @@ describe('imap: APPEND and CREATE arguments a server checks before reading a {n+
     ['A1 APPEND INBOX x {8+}', 'atom'],
     ['A1 APPEND INBOX "01-Jan-2020 00:00:00 +0000" (\\Seen) {8+}', 'order'],
     ['A1 APPEND INBOX CATENATE (TEXT {8+}', 'catenate'],
+    // Issue 13: the mailbox is an astring, and "()" is none (Dovecot: BAD without reading the literal).
+    ['A1 APPEND () {8+}', 'mailbox'],
+    ['A1 APPEND INBOX ~{8+}', 'literal8 without BINARY'],
   ])('%s closes the session before the literal (%s)', (line) => {
     const d = loggedIn();
     const before = d.toServer.length;
     d.client(`${line}\r\nz NOOP\r\n\r\n`);
-    expect(d.refusals).toEqual([{ code: 'literal', close: true }]);
+    expect(d.refusals).toHaveLength(1);
+    expect(d.refusals[0]!.close).toBe(true);
+    expect(['bad_syntax', 'literal']).toContain(d.refusals[0]!.code);
     expect(d.toServer.length).toBe(before);
   });
 
   it.each([
     'A1 APPEND INBOX {8+}',
     'A1 APPEND "My Box" (\\Seen \\Answered \\Flagged \\Deleted \\Draft $Forwarded) " 1-jan-2020 23:59:60 -0130" {8+}',
-    'A1 APPEND INBOX () ~{8+}',
+    'A1 APPEND INBOX () {8+}',
     'A1 APPEND {5+}\r\nINBOX (\\Seen) {8+}',
   ])('%s is forwarded with its literal', (line) => {
     const d = loggedIn();
@@ -145,7 +175,7 @@ describe('imap: APPEND and CREATE arguments a server checks before reading a {n+
     const d = loggedIn();
     const before = d.toServer.length;
     d.client('A1 APPEND INBOX {3+}\r\nabc (\\Recent) {8+}\r\nz NOOP\r\n\r\n');
-    expect(d.refusals).toEqual([{ code: 'literal', close: true }]);
+    expect(d.refusals).toEqual([{ code: 'bad_syntax', close: true }]);
     expect(d.toServer.slice(before)).toBe('A1 APPEND INBOX {3+}\r\nabc');
   });
 
@@ -173,10 +203,14 @@ describe('imap: SELECT refused with BAD', () => {
 });
 
 describe('imap: commands whose server parses a list as it reads it take only synchronizing literals', () => {
-  it.each(['A1 ID (a {8+}', 'A1 ID ((((a {8+}', 'A1 ID ("name" {8+}'])('%s closes the session before the literal', (line) => {
+  it.each([
+    ['A1 ID (a {8+}', 'bad_syntax'],
+    ['A1 ID ((((a {8+}', 'bad_syntax'],
+    ['A1 ID ("name" {8+}', 'literal'],
+  ])('%s closes the session before the literal (%s)', (line, code) => {
     const d = new ImapDriver().server(GREETING);
     d.client(`${line}\r\nz NOOP\r\n)\r\n`);
-    expect(d.refusals).toEqual([{ code: 'literal', close: true }]);
+    expect(d.refusals).toEqual([{ code, close: true }]);
     expect(d.toServer).toBe('');
   });
 

@@ -84,7 +84,7 @@ const TABLE: Row[] = [
   ['not_authenticated', 'A1 NOOP\tx', 'unknown_command', 'A1 BAD Unknown command'],
   ['not_authenticated', 'A1 LOGIN alice \x00secret', 'nul_byte', 'A1 BAD Invalid characters in command'],
   ['not_authenticated', 'A1 LOGIN alice se\rcret', 'bare_cr', 'A1 BAD Invalid characters in command'],
-  ['not_authenticated', 'A1 AUTHENTICATE PLAIN {5}', 'literal', 'A1 BAD Literal not allowed here'],
+  ['not_authenticated', 'A1 AUTHENTICATE PLAIN {5}', 'bad_argument', 'A1 BAD Too many arguments'],
   ['authenticated', 'A1 IDLE {5}', 'bad_argument', 'A1 BAD Too many arguments'],
 ];
 

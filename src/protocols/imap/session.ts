@@ -3,10 +3,10 @@ import type { ClientVerdict, ProtocolOptions, ProtocolSession, RefusalCode, Secr
 import { beginsWithAnyCI } from '../../core/bytes.js';
 import { checkLine } from '../generic.js';
 import { NO_CAPABILITIES, type CapabilityFlags } from './capability.js';
-import { COMMANDS, MAX_VERB_LENGTH, UID_COMMANDS, advertised, maxArgsOf, type CommandDef, type ImapState } from './commands.js';
-import { appendNonSyncError, literalStart } from './append.js';
+import { COMMANDS, MAX_VERB_LENGTH, UID_COMMANDS, advertised, type CommandDef, type ImapState } from './commands.js';
+import { ArgParser } from './grammar-core.js';
 import { ServerScanner, type ServerResponse } from './server.js';
-import { atomEnd, isBase64, newScan, nonSyncAtEnd, scanArgs, scanComplete, scanTag, type LiteralSpec, type ScanState } from './syntax.js';
+import { atomEnd, EOL, isBase64, MAX_PAREN_DEPTH, newScan, nonSyncAtEnd, scanComplete, scanTag, tokenize, type LiteralSpec, type ScanState, type Token } from './syntax.js';
 
 /** RFC 7888: LITERAL- (and IMAP4rev2) allow non-synchronizing literals up to this size. */
 export const LITERAL_MINUS_MAX = 4096;
@@ -20,7 +20,9 @@ const MAX_QUEUED_REPLIES = 32;
  * Commands sent and not yet answered by a tagged response. Each tag in flight
  * is unique, so a tagged answer is matched to its own command (a reused tag
  * would let a BAD to one command hide a failed LOGIN, or an OK count as a
- * login). The bound keeps the set of remembered tags small.
+ * login). The bound keeps the set of remembered tags small: at the bound the
+ * client is no longer read (backpressure) until a tagged answer comes, so a
+ * legal burst of any length goes through, just not all at once.
  */
 export const MAX_IN_FLIGHT = 128;
 
@@ -52,6 +54,8 @@ interface Current {
   readonly tag: string;
   readonly cmd: CommandDef;
   readonly scan: ScanState;
+  /** The command's argument grammar, fed token by token (null for a SASL exchange). */
+  readonly parser: ArgParser | null;
   size: number;
 }
 
@@ -88,6 +92,8 @@ export class ImapSession implements ProtocolSession {
   private queued: Buffer[] = [];
   /** Tags of commands forwarded and not yet answered (at most MAX_IN_FLIGHT). */
   private readonly inFlight = new Set<string>();
+  /** The client is held because MAX_IN_FLIGHT commands await their answers. */
+  private capHeld = false;
   private readonly scanner = new ServerScanner();
 
   constructor(
@@ -208,40 +214,64 @@ export class ImapSession implements ProtocolSession {
     if (cmd.effect === 'login' && this.caps.loginDisabled) {
       return this.refuse('policy', 'LOGIN while the server advertises LOGINDISABLED', tag, 'NO', '[PRIVACYREQUIRED] LOGIN is disabled', true, lost);
     }
-    const scan = newScan();
+    const c: Current = { tag, cmd, scan: newScan(), parser: this.parserFor(cmd), size: line.length };
     if (verbEnd < contentEnd) {
       if (verbEnd + 1 === contentEnd) return this.refuse('bad_syntax', `${cmd.name}: trailing space`, tag, 'BAD', 'Invalid arguments', secret, lost);
-      const r = scanArgs(line, verbEnd + 1, contentEnd, scan);
-      if (!r.ok) return this.refuse('bad_syntax', `${cmd.name}: ${r.reason}`, tag, 'BAD', 'Invalid arguments', secret, lost);
-      if (scan.args > maxArgsOf(cmd, this.caps.names)) return this.refuse('bad_argument', `${cmd.name}: too many arguments`, tag, 'BAD', 'Too many arguments', secret, lost);
-      if (r.literal) {
-        if (!cmd.literals) return this.refuse('literal', `literal not allowed in ${cmd.name}`, tag, 'BAD', 'Literal not allowed here', secret, lost);
-        return this.literal({ tag, cmd, scan, size: line.length }, r.literal, true, line, verbEnd + 1, contentEnd);
-      }
+      const r = this.feedLine(c, line, verbEnd + 1, contentEnd);
+      if (r.error) return this.refuse(r.code, `${cmd.name}: ${r.error}`, tag, 'BAD', r.text, secret, lost);
+      if (r.literal) return this.literal(c, r.literal, true);
     }
-    const incomplete = scanComplete(scan);
-    if (incomplete) return this.refuse('bad_syntax', `${cmd.name}: ${incomplete}`, tag, 'BAD', 'Invalid arguments', secret);
-    if (scan.args < cmd.minArgs) return this.refuse('bad_argument', `${cmd.name}: missing arguments`, tag, 'BAD', 'Missing arguments', secret);
-    if (cmd.effect === 'authenticate' && scan.args === 2) {
+    const end = c.parser!.feed(EOL);
+    if (end) return this.refuse(end.code, `${cmd.name}: ${end.reason}`, tag, 'BAD', end.text, secret);
+    if (cmd.effect === 'authenticate') {
       // SASL-IR (RFC 4959): the initial response is base64 or '='.
-      const ir = line.lastIndexOf(0x20, contentEnd - 1) + 1;
-      if (!isBase64(line, ir, contentEnd)) return this.refuse('bad_argument', 'initial response is not base64', tag, 'BAD', 'Invalid initial response', true);
+      const sp = line.indexOf(0x20, verbEnd + 1);
+      if (sp >= 0 && sp < contentEnd && !isBase64(line, sp + 1, contentEnd)) {
+        return this.refuse('bad_argument', 'initial response is not base64', tag, 'BAD', 'Invalid initial response', true);
+      }
     }
     if (line.length > this.limits.maxCommandSize) return this.refuse('too_large', `${cmd.name}: command over maxCommandSize`, tag, 'BAD', 'Command too large', secret);
     return this.complete(tag, cmd, true);
   }
 
-  /** A literal announced at the end of a line of the current command. */
-  private literal(c: Current, lit: LiteralSpec, firstLine: boolean, line: Buffer, argStart: number, contentEnd: number): ClientVerdict {
+  private parserFor(cmd: CommandDef): ArgParser {
+    return new ArgParser(cmd.grammar, { caps: this.caps.names, maxDepth: MAX_PAREN_DEPTH });
+  }
+
+  /**
+   * Tokenizes line[start, end) and feeds the tokens to the command's grammar.
+   * A literal at the end is returned unfed: literal() checks its kind first.
+   */
+  private feedLine(c: Current, line: Buffer, start: number, end: number): { error: string | null; code: RefusalCode; text: string; literal: LiteralSpec | null } {
+    const toks: Token[] = [];
+    const r = tokenize(line, start, end, c.scan, toks);
+    if (!r.ok) return { error: r.reason, code: 'bad_syntax', text: 'Invalid arguments', literal: null };
+    for (const t of toks) {
+      const e = c.parser!.feed(t);
+      if (e) return { error: e.reason, code: e.code, text: e.text, literal: null };
+    }
+    if (!r.literal) {
+      const incomplete = scanComplete(c.scan);
+      if (incomplete) return { error: incomplete, code: 'bad_syntax', text: 'Invalid arguments', literal: null };
+    }
+    return { error: null, code: 'bad_syntax', text: '', literal: r.literal };
+  }
+
+  /**
+   * A literal announced at the end of a line of the current command. It is
+   * accepted only where the command's grammar has a string, after every
+   * earlier argument parsed (the grammar has seen them all by now).
+   */
+  private literal(c: Current, lit: LiteralSpec, firstLine: boolean): ClientVerdict {
     const secret: boolean | 'line' = c.cmd.secret === true ? (firstLine ? true : 'line') : false;
     const nonSync = lit.nonSync || lit.minus;
     // Once part of the command has reached the server, a refusal cannot be
     // answered cleanly: the session is closed.
     const close = nonSync || !firstLine;
     if (lit.minus) return this.refuse('literal', 'literal {n-} is not IMAP syntax', c.tag, 'BAD', 'Invalid literal', secret, close);
+    const placed = c.parser!.feed({ kind: 'literal', nonSync: lit.nonSync, binary: lit.binary });
+    if (placed) return this.refuse(placed.code === 'bad_argument' ? 'bad_argument' : 'literal', `${c.cmd.name}: ${placed.reason}`, c.tag, 'BAD', placed.text, secret, close);
     if (lit.nonSync && c.cmd.syncLiteralsOnly) return this.refuse('literal', `{n+} literal in ${c.cmd.name}`, c.tag, 'BAD', 'Invalid literal', secret, close);
-    const appendError = lit.nonSync && c.cmd.name === 'APPEND' ? appendNonSyncError(line, argStart, literalStart(line, contentEnd), firstLine) : null;
-    if (appendError) return this.refuse('literal', appendError, c.tag, 'BAD', 'Invalid arguments', secret, close);
     if (lit.nonSync && !this.caps.literalPlus && !(this.caps.literalMinus && lit.size <= LITERAL_MINUS_MAX)) {
       const why = this.caps.literalMinus ? 'non-synchronizing literal over 4096 octets (LITERAL-)' : 'non-synchronizing literal without LITERAL+';
       return this.refuse('literal', why, c.tag, 'BAD', 'Non-synchronizing literal not allowed', secret, close);
@@ -268,13 +298,11 @@ export class ImapSession implements ProtocolSession {
     if (bad?.kind === 'refuse') return this.closeWith(bad.code, `${bad.reason} (inside a command)`, c.tag, 'Invalid characters in command', secret);
     c.size += line.length;
     if (c.size > this.limits.maxCommandSize) return this.closeWith('too_large', 'command over maxCommandSize', c.tag, 'Command too large', secret);
-    const r = scanArgs(line, 0, contentEnd, c.scan);
-    if (!r.ok) return this.closeWith('bad_syntax', `${r.reason} (after a literal)`, c.tag, 'Invalid arguments', secret);
-    if (c.scan.args > maxArgsOf(c.cmd, this.caps.names)) return this.closeWith('bad_argument', 'too many arguments', c.tag, 'Too many arguments', secret);
-    if (r.literal) return this.literal(c, r.literal, false, line, 0, contentEnd);
-    const incomplete = scanComplete(c.scan);
-    if (incomplete) return this.closeWith('bad_syntax', incomplete, c.tag, 'Invalid arguments', secret);
-    if (c.scan.args < c.cmd.minArgs) return this.closeWith('bad_argument', 'missing arguments', c.tag, 'Missing arguments', secret);
+    const r = this.feedLine(c, line, 0, contentEnd);
+    if (r.error) return this.closeWith(r.code, `${c.cmd.name}: ${r.error} (after a literal)`, c.tag, r.text, secret);
+    if (r.literal) return this.literal(c, r.literal, false);
+    const end = c.parser!.feed(EOL);
+    if (end) return this.closeWith(end.code, `${c.cmd.name}: ${end.reason} (after a literal)`, c.tag, end.text, secret);
     return this.complete(c.tag, c.cmd, false);
   }
 
@@ -283,9 +311,12 @@ export class ImapSession implements ProtocolSession {
     this.cur = null;
     this.mode = 'command';
     const secret: boolean | 'line' = cmd.secret === true ? (firstLine ? true : 'line') : false;
+    // A first line's tag joins inFlight once this verdict is returned.
+    if (this.inFlight.size + (firstLine ? 1 : 0) >= MAX_IN_FLIGHT) this.capHeld = true;
+    const hold = this.capHeld;
     switch (cmd.effect) {
       case undefined:
-        return { kind: 'forward', secret };
+        return { kind: 'forward', secret, ...(hold ? { hold } : {}) };
       case 'authenticate':
         this.wait = { kind: 'auth', tag, cmd };
         return { kind: 'forward', hold: true, secret };
@@ -321,7 +352,8 @@ export class ImapSession implements ProtocolSession {
     const done = contentEnd === 4 && line.toString('latin1', 0, 4).toUpperCase() === 'DONE';
     if (!done) return this.refuse('bad_state', 'a line other than DONE during IDLE', '', 'BAD', 'Expected DONE', false);
     this.mode = 'command';
-    return { kind: 'forward' };
+    // At the in-flight bound the client waits again after DONE until a slot is free.
+    return { kind: 'forward', ...(this.capHeld ? { hold: true } : {}) };
   }
 
   /**
@@ -363,6 +395,16 @@ export class ImapSession implements ProtocolSession {
     };
     const atBoundary = () => (this.queued.length > 0 ? this.queued.splice(0) : null);
     const out = this.scanner.feed(chunk, onResponse, atBoundary);
+    if (this.capHeld && (this.mode === 'command' || this.mode === 'rest')) {
+      // Held at the in-flight bound: go on only once a slot is free and no other answer is awaited.
+      // (A '+' that starts IDLE or a SASL exchange still releases: DONE and a SASL response are no new commands.)
+      if (this.inFlight.size < MAX_IN_FLIGHT && !this.wait) {
+        this.capHeld = false;
+        release = true;
+      } else {
+        release = false;
+      }
+    }
     if (close) {
       return { toClient: [...(out ?? [chunk]), crlf('* BYE Too many failed login attempts')], close: true };
     }
@@ -378,7 +420,7 @@ export class ImapSession implements ProtocolSession {
         this.wait = null;
         if (w.kind === 'auth') {
           this.mode = 'auth';
-          this.cur = { tag: w.tag, cmd: w.cmd, scan: newScan(), size: 0 };
+          this.cur = { tag: w.tag, cmd: w.cmd, scan: newScan(), parser: null, size: 0 };
         } else if (w.kind === 'idle') {
           this.mode = 'idle';
           this.idleTag = w.tag;

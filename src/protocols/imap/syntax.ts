@@ -88,22 +88,34 @@ export interface LiteralSpec {
   readonly binary: boolean;
 }
 
-/** Scanner state, carried across the lines of one command (a literal splits a command into lines). */
+/**
+ * One argument token as the grammar (grammar.ts) sees it. Atoms, quoted
+ * strings and sections keep their bytes (latin1) so that keywords, flags,
+ * sequence sets and dates can be checked; a literal is only announced (its
+ * bytes are counted by the framer, never parsed).
+ */
+export type Token =
+  | { readonly kind: 'atom'; readonly text: string }
+  /** An atom holding a [section] (BODY[HEADER.FIELDS (FROM)]<0.100>); spaced: the section holds SP or parentheses. */
+  | { readonly kind: 'section'; readonly text: string; readonly spaced: boolean }
+  /** A quoted string; text includes the quotes. */
+  | { readonly kind: 'quoted'; readonly text: string }
+  | { readonly kind: 'literal'; readonly nonSync: boolean; readonly binary: boolean }
+  | { readonly kind: 'open' }
+  | { readonly kind: 'close' }
+  /** The end of the command (a line that does not end in a literal). */
+  | { readonly kind: 'eol' };
+
+/** Tokenizer state, carried across the lines of one command (a literal splits a command into lines). */
 export interface ScanState {
-  /** Parenthesis depth outside sections. */
+  /** Parenthesis depth. */
   depth: number;
-  /** Inside a [section] of an atom (BODY[HEADER.FIELDS (FROM)]). */
-  section: boolean;
-  /** Parenthesis depth inside the section. */
-  sectionDepth: number;
-  /** Top-level arguments seen so far. */
-  args: number;
-  /** 'token': a token may start here; 'sep': a token just ended, SP or ')' or ']' must follow. */
+  /** 'token': a token may start here; 'sep': a token just ended, SP or ')' must follow. */
   expect: 'token' | 'sep';
 }
 
 export function newScan(): ScanState {
-  return { depth: 0, section: false, sectionDepth: 0, args: 0, expect: 'token' };
+  return { depth: 0, expect: 'token' };
 }
 
 export type ScanResult = { readonly ok: true; readonly literal: LiteralSpec | null } | { readonly ok: false; readonly reason: string };
@@ -111,11 +123,17 @@ export type ScanResult = { readonly ok: true; readonly literal: LiteralSpec | nu
 const fail = (reason: string): ScanResult => ({ ok: false, reason });
 
 /**
- * Scans argument bytes line[start, end) (the line's content, ending
- * excluded) and updates st. A literal may only stand at the very end of the
- * line; the command then goes on on the line after the literal's bytes.
+ * Cuts argument bytes line[start, end) (the line's content, ending
+ * excluded) into tokens, appended to out, and updates st. A literal may only
+ * stand at the very end of the line (Dovecot: "Missing LF after literal
+ * size"); it is returned, not appended: the caller checks it first. The
+ * lexical rules are at least as strict as Dovecot's parser (imap-parser.c):
+ * no control or 8-bit bytes in atoms, no NUL, CR or LF in quoted strings,
+ * balanced parentheses, a space between arguments. A literal inside a
+ * [section] is refused: Dovecot reads brackets as atom bytes and the
+ * parentheses in them as lists, so the two would count arguments apart.
  */
-export function scanArgs(line: Uint8Array, start: number, end: number, st: ScanState): ScanResult {
+export function tokenize(line: Uint8Array, start: number, end: number, st: ScanState, out: Token[]): ScanResult {
   let i = start;
   while (i < end) {
     const b = line[i]!;
@@ -125,16 +143,10 @@ export function scanArgs(line: Uint8Array, start: number, end: number, st: ScanS
         st.expect = 'token';
         i++;
       } else if (b === RPAREN) {
-        if (st.section) {
-          if (st.sectionDepth === 0) return fail('unbalanced parenthesis');
-          st.sectionDepth--;
-        } else {
-          if (st.depth === 0) return fail('unbalanced parenthesis');
-          st.depth--;
-        }
+        if (st.depth === 0) return fail('unbalanced parenthesis');
+        st.depth--;
+        out.push(CLOSE);
         i++;
-      } else if (b === RBRACKET && st.section && st.sectionDepth === 0) {
-        i = closeSection(line, i, end, st);
       } else {
         return fail('expected a space between arguments');
       }
@@ -142,31 +154,24 @@ export function scanArgs(line: Uint8Array, start: number, end: number, st: ScanS
     }
     // A token starts here.
     if (b === SP) return fail('empty argument (two spaces)');
-    if (!st.section && st.depth === 0) st.args++;
     if (b === LPAREN) {
-      if (st.section) {
-        if (++st.sectionDepth > MAX_PAREN_DEPTH) return fail('parentheses nested too deep');
-      } else if (++st.depth > MAX_PAREN_DEPTH) return fail('parentheses nested too deep');
-      // A list is one argument (counted above); what is inside is not counted.
-      if (i + 1 < end && line[i + 1] === RPAREN) {
-        // An empty list "()".
-        if (st.section) st.sectionDepth--;
-        else st.depth--;
-        i += 2;
-        st.expect = 'sep';
-        continue;
-      }
+      if (++st.depth > MAX_PAREN_DEPTH) return fail('parentheses nested too deep');
+      out.push(OPEN);
       i++;
+      if (i < end && line[i] === RPAREN) {
+        // An empty list "()".
+        st.depth--;
+        out.push(CLOSE);
+        i++;
+        st.expect = 'sep';
+      }
       continue;
     }
-    if (b === RBRACKET && st.section && st.sectionDepth === 0) {
-      // An empty section: BODY[].
-      i = closeSection(line, i, end, st);
-      continue;
-    }
+    if (b === RPAREN) return fail('unexpected parenthesis');
     if (b === DQUOTE) {
       const q = quotedEnd(line, i + 1, end);
       if (q < 0) return fail('unterminated or malformed quoted string');
+      out.push({ kind: 'quoted', text: latin1(line, i, q) });
       i = q;
       st.expect = 'sep';
       continue;
@@ -177,34 +182,66 @@ export function scanArgs(line: Uint8Array, start: number, end: number, st: ScanS
       st.expect = 'sep';
       return { ok: true, literal: { ...lit, binary: b === TILDE } };
     }
-    if (b === LBRACKET && !st.section) {
-      // '[' is an ATOM-CHAR: it may start an astring ([Gmail]/Sent); a section needs a name before it (BODY[).
-      i++;
-    } else if (ARG_ATOM_CHAR[b] !== 1) {
-      return fail('byte not allowed in an atom');
-    }
-    while (i < end && ARG_ATOM_CHAR[line[i]!] === 1 && !(st.section && line[i] === RBRACKET)) i++;
-    if (i < end && line[i] === LBRACKET && !st.section) {
-      st.section = true;
-      st.sectionDepth = 0;
-      st.expect = 'token';
-      i++;
-      continue;
+    if (ARG_ATOM_CHAR[b] !== 1 && b !== LBRACKET) return fail('byte not allowed in an atom');
+    const from = i;
+    // '[' is an ATOM-CHAR: it may start an astring ([Gmail]/Sent); after a name it opens a section (BODY[).
+    i++;
+    while (i < end && ARG_ATOM_CHAR[line[i]!] === 1) i++;
+    if (i < end && line[i] === LBRACKET) {
+      const s = sectionEnd(line, i, end);
+      if (s.end < 0) return fail(s.reason);
+      i = s.end;
+      out.push({ kind: 'section', text: latin1(line, from, i), spaced: s.spaced });
+    } else {
+      out.push({ kind: 'atom', text: latin1(line, from, i) });
     }
     st.expect = 'sep';
   }
   return { ok: true, literal: null };
 }
 
-      // An empty section: BODY[].
-/** ']' closes a section; the atom may go on (BODY[]<0.100>). Returns the next index. */
-function closeSection(line: Uint8Array, i: number, end: number, st: ScanState): number {
-  st.section = false;
-  st.sectionDepth = 0;
+const OPEN: Token = Object.freeze({ kind: 'open' });
+const CLOSE: Token = Object.freeze({ kind: 'close' });
+export const EOL: Token = Object.freeze({ kind: 'eol' });
+
+function latin1(line: Uint8Array, from: number, to: number): string {
+  let s = '';
+  for (let k = from; k < to; k++) s += String.fromCharCode(line[k]!);
+  return s;
+}
+
+/**
+ * From a '[' after an atom's name: the index after the section and the
+ * partial that may follow it (BODY[1.2]<0.100>), or -1 with a reason. The
+ * section holds atoms, quoted strings and balanced parentheses (HEADER.FIELDS
+ * (FROM TO)); never a literal, and it never spans lines.
+ */
+function sectionEnd(line: Uint8Array, i: number, end: number): { end: number; spaced: boolean; reason: string } {
+  let depth = 0;
+  let spaced = false;
   i++;
-  while (i < end && ARG_ATOM_CHAR[line[i]!] === 1 && line[i] !== RBRACKET) i++;
-  st.expect = 'sep';
-  return i;
+  while (i < end) {
+    const b = line[i]!;
+    if (b < 0x20 || b === 0x7f) return { end: -1, spaced, reason: 'control byte in command' };
+    if (b === RBRACKET && depth === 0) {
+      i++;
+      while (i < end && ARG_ATOM_CHAR[line[i]!] === 1 && line[i] !== RBRACKET) i++;
+      return { end: i, spaced, reason: '' };
+    }
+    if (b === LBRACE || b === TILDE) return { end: -1, spaced, reason: 'literal inside a [section]' };
+    if (b === SP || b === LPAREN || b === RPAREN) spaced = true;
+    if (b === LPAREN && ++depth > MAX_PAREN_DEPTH) return { end: -1, spaced, reason: 'parentheses nested too deep' };
+    if (b === RPAREN && --depth < 0) return { end: -1, spaced, reason: 'unbalanced parenthesis' };
+    if (b === DQUOTE) {
+      const q = quotedEnd(line, i + 1, end);
+      if (q < 0) return { end: -1, spaced, reason: 'unterminated or malformed quoted string' };
+      i = q;
+      continue;
+    }
+    if (b !== SP && b !== LPAREN && b !== RPAREN && ARG_ATOM_CHAR[b] !== 1) return { end: -1, spaced, reason: 'byte not allowed in a section' };
+    i++;
+  }
+  return { end: -1, spaced, reason: 'unterminated [section]' };
 }
 
 /** From just after the opening quote: the index after the closing quote, or -1. */
@@ -249,10 +286,10 @@ function literalAt(line: Uint8Array, i: number, end: number): Omit<LiteralSpec, 
   return { size, nonSync, minus };
 }
 
-/** At the end of a command (a line without a literal): every list and section must be closed. */
+/** At the end of a command (a line without a literal): every list must be closed. */
 export function scanComplete(st: ScanState): string | null {
-  if (st.depth !== 0 || st.section) return 'unbalanced parenthesis or bracket';
-  if (st.expect === 'token' && st.args > 0) return 'trailing space';
+  if (st.depth !== 0) return 'unbalanced parenthesis';
+  if (st.expect === 'token') return 'trailing space';
   return null;
 }
 
