@@ -1,7 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import type { FlagExtras, RawOptions } from './config.js';
+import { CORE_OPTIONS, type FlagExtras, type RawOptions } from './config.js';
+import { flagName, shownDefault, type OptionSpec } from './core/options.js';
 import { UsageError } from './errors.js';
-import { protocolNames } from './protocols/index.js';
+import { findProtocol, protocolNames } from './protocols/index.js';
 
 export interface CliResult {
   /** Keys set by flags, named as in the config file. */
@@ -24,8 +25,63 @@ function collect(v: string, prev: string[] | undefined): string[] {
   return [...(prev ?? []), v];
 }
 
-function build(): Command {
-  return new Command('protowrap')
+/**
+ * Core keys with a flag of their own above (a short form, another name, or
+ * not a plain key): the generated flag for the key is not added again.
+ */
+const HAND_WRITTEN = new Set(['protocol', 'maxLineLength', 'idleTimeout', 'sessionTimeout', 'maxViolations', 'logLevel', 'syslogFacility', 'logStderr']);
+
+/** One generated flag per key: `--kebab-name <value>`, repeatable for lists, `--x` / `--no-x` for booleans. */
+function addKeyFlags(cmd: Command, key: string, spec: OptionSpec, hidden: boolean, owner: string): void {
+  const flag = flagName(key);
+  const doc = `${spec.doc}${owner ? ` [${owner}]` : ''} (default: ${shownDefault(spec)})`;
+  const add = (o: Option) => cmd.addOption(hidden ? o.hideHelp() : o);
+  switch (spec.kind) {
+    case 'integer':
+      add(new Option(`--${flag} <n>`, doc).argParser(intOrRaw));
+      return;
+    case 'string':
+      add(new Option(`--${flag} <${spec.oneOf ? spec.oneOf.join('|') : 'value'}>`, doc));
+      return;
+    case 'stringList':
+      add(new Option(`--${flag} <value>`, `${doc}; repeatable`).argParser(collect));
+      return;
+    case 'boolean':
+      add(new Option(`--${flag}`, doc));
+      add(new Option(`--no-${flag}`, `turn ${flag} off`));
+      return;
+    default: {
+      const never: never = spec;
+      throw new Error(`unknown option kind ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/** Every protocol key, once, with the protocols that have it (maxLoginAttempts: pop3, imap). */
+export function protocolKeys(): Map<string, { spec: OptionSpec; owners: string[] }> {
+  const keys = new Map<string, { spec: OptionSpec; owners: string[] }>();
+  for (const name of protocolNames()) {
+    for (const [k, spec] of Object.entries(findProtocol(name)!.options ?? {})) {
+      const e = keys.get(k);
+      if (e) e.owners.push(name);
+      else keys.set(k, { spec, owners: [name] });
+    }
+  }
+  return keys;
+}
+
+/** The protocol named on the command line, if any, for --help. */
+function protocolInArgv(argv: readonly string[]): string | null {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if ((a === '-p' || a === '--protocol') && i + 1 < argv.length) return argv[i + 1]!;
+    if (a.startsWith('--protocol=')) return a.slice('--protocol='.length);
+  }
+  return null;
+}
+
+function build(argv: readonly string[]): Command {
+  const cmd = new Command('protowrap')
     .description('A security wrapper for line-oriented TCP protocols: checks every client line before the real server sees it.')
     .version(VERSION, '-V, --version')
     .addOption(new Option('-p, --protocol <name>', 'protocol module').choices(protocolNames()))
@@ -34,15 +90,20 @@ function build(): Command {
     .option('-l, --listen <[addr:]port>', 'standalone daemon listening here (default: inetd mode on stdin/stdout)')
     .option('-f, --config <file>', 'TOML file with the seed option names (standalone, destType, maxLineLength, ...)')
     .option('--max-line-length <n>', 'bytes per client line, line ending excluded (generic 1024)', intOrRaw)
-    .option('--allow <regex>', 'a line must match one of these (repeatable)', collect)
-    .option('--deny <regex>', 'a line matching one of these is refused (repeatable)', collect)
+    .option('--allow <regex>', 'a line must match one of these (repeatable; same as --allow-list)', collect)
+    .option('--deny <regex>', 'a line matching one of these is refused (repeatable; same as --deny-list)', collect)
     .option('--idle-timeout <s>', 'seconds without traffic before closing (600)', intOrRaw)
     .option('--session-timeout <s>', 'seconds a session may last (14400)', intOrRaw)
     .option('--max-violations <n>', 'refused lines before the connection is closed (10)', intOrRaw)
     .option('--log-level <0-3>', '0 refusals/errors, 1 +sessions, 2 +state changes, 3 +every line (1)', intOrRaw)
     .option('--syslog-facility <name>', 'syslog facility (daemon)')
     .option('--log-stderr', 'also log to stderr (by-hand use; ignored when stderr is a socket)')
-    .option('--check', 'validate the configuration, print what would run, exit 0 (or 78)')
+    .option('--check', 'validate the configuration, print what would run, exit 0 (or 78)');
+  for (const [k, spec] of Object.entries(CORE_OPTIONS)) if (!HAND_WRITTEN.has(k)) addKeyFlags(cmd, k, spec, false, '');
+  const shown = protocolInArgv(argv);
+  for (const [k, { spec, owners }] of protocolKeys()) addKeyFlags(cmd, k, spec, shown === null || !owners.includes(shown), owners.join(', '));
+  return cmd
+    .addHelpText('after', shown ? '' : '\nEach protocol has options of its own: protowrap --protocol <name> --help lists them with their defaults.')
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
     .exitOverride();
@@ -53,7 +114,7 @@ const VERSION = typeof __PROTOWRAP_VERSION__ === 'string' ? __PROTOWRAP_VERSION_
 
 /** Parses argv (without node and script). Throws UsageError (exit 64) or CliInfo (exit 0). */
 export function parseCli(argv: readonly string[]): CliResult {
-  const cmd = build();
+  const cmd = build(argv);
   let out = '';
   cmd.configureOutput({ writeOut: (s) => (out += s), writeErr: (s) => (out += s) });
   try {
@@ -69,8 +130,6 @@ export function parseCli(argv: readonly string[]): CliResult {
   const flags: RawOptions = {
     protocol: o['protocol'],
     maxLineLength: o['maxLineLength'],
-    allowList: o['allow'],
-    denyList: o['deny'],
     idleTimeout: o['idleTimeout'],
     sessionTimeout: o['sessionTimeout'],
     maxViolations: o['maxViolations'],
@@ -78,6 +137,14 @@ export function parseCli(argv: readonly string[]): CliResult {
     syslogFacility: o['syslogFacility'],
     logStderr: o['logStderr'] === true ? true : undefined,
   };
+  // Generated flags: commander names them by their key (--max-login-attempts → maxLoginAttempts).
+  for (const k of [...Object.keys(CORE_OPTIONS), ...protocolKeys().keys()]) {
+    if (!HAND_WRITTEN.has(k) && o[k] !== undefined) flags[k] = o[k];
+  }
+  // --allow/--deny and --allow-list/--deny-list add to the same lists.
+  const both = (a: unknown, b: unknown) => (a === undefined && b === undefined ? undefined : [...((a as string[]) ?? []), ...((b as string[]) ?? [])]);
+  flags['allowList'] = both(o['allow'], o['allowList']);
+  flags['denyList'] = both(o['deny'], o['denyList']);
   const extras: FlagExtras = {
     ...(typeof o['connect'] === 'string' ? { connect: o['connect'] } : {}),
     ...(typeof o['exec'] === 'string' ? { exec: o['exec'] } : {}),

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { splitCommand } from './core/argv.js';
-import type { OptionSpec, OptionTable, OptionValue } from './core/options.js';
+import { flagName, type OptionSpec, type OptionTable, type OptionValue } from './core/options.js';
 import type { LineMatcher, Protocol, ProtocolOptions } from './core/protocol.js';
 import { compileLinear } from './core/safe-regex.js';
-import { ConfigError, expected } from './errors.js';
+import { ConfigError, expected, UsageError } from './errors.js';
 import { findProtocol, protocolNames } from './protocols/index.js';
 
 /** Where the real server is. */
@@ -38,8 +38,40 @@ export interface Config {
   readonly logLevel: 0 | 1 | 2 | 3;
   readonly syslogFacility: Facility;
   readonly logStderr: boolean;
+  /** TLS toward the client; null: none. */
+  readonly tls: ClientTls | null;
+  /** TLS toward the server; null: none. */
+  readonly serverTls: ServerTls | null;
+  /** PROXY protocol in and out. */
+  readonly proxy: ProxySettings;
   /** The file it came from, if any, for --check. */
   readonly configFile: string | null;
+}
+
+export interface ClientTls {
+  readonly mode: 'implicit' | 'starttls' | 'require';
+  readonly cert: string;
+  readonly key: string;
+}
+
+export interface ServerTls {
+  readonly mode: 'starttls' | 'implicit';
+  readonly ca: string | null;
+  readonly name: string | null;
+  readonly verify: boolean;
+}
+
+export interface ProxySettings {
+  /** Peers whose header is read: CIDR blocks (an address is a /32 or /128). Empty: no header is read. */
+  readonly from: readonly ProxyPeer[];
+  readonly required: boolean;
+  readonly toServer: 'v1' | 'v2' | null;
+}
+
+export interface ProxyPeer {
+  readonly net: string;
+  readonly bits: number;
+  readonly family: 4 | 6;
 }
 
 /**
@@ -71,6 +103,19 @@ export const CORE_OPTIONS: OptionTable = {
   logLevel: { kind: 'integer', min: 0, max: 3, default: 1, doc: '0 refusals/errors, 1 +sessions, 2 +states, 3 +lines' },
   syslogFacility: { kind: 'string', default: null, oneOf: FACILITIES, doc: 'syslog facility (default: the protocol\'s, else daemon)' },
   logStderr: { kind: 'boolean', default: false, doc: 'also log to stderr (by-hand use only)' },
+  // TLS toward the client: the wrapper is the TLS end point, so it keeps reading every line.
+  tls: { kind: 'string', default: 'none', oneOf: ['none', 'implicit', 'starttls', 'require'], doc: 'TLS toward the client: none, implicit (from the first byte), starttls (offered by us), require (starttls, no credentials before TLS)' },
+  tlsCert: { kind: 'string', default: null, doc: 'PEM certificate (chain in the same file) for TLS toward the client' },
+  tlsKey: { kind: 'string', default: null, doc: 'PEM private key for tlsCert' },
+  // TLS toward the real server.
+  serverTls: { kind: 'string', default: 'none', oneOf: ['none', 'starttls', 'implicit'], doc: 'TLS toward the server: none, starttls (done by us before the session), implicit' },
+  serverTlsCa: { kind: 'string', default: null, doc: 'PEM CA file that signs the server certificate (default: the system store)' },
+  serverTlsName: { kind: 'string', default: null, doc: 'name the server certificate must carry (default: the --connect host)' },
+  serverTlsVerify: { kind: 'boolean', default: true, doc: 'verify the server certificate and name' },
+  // PROXY protocol (HAProxy's v1 text and v2 binary headers).
+  proxyFrom: { kind: 'stringList', default: [], doc: 'peers (CIDR or address) whose PROXY v1/v2 header is read and trusted' },
+  proxyRequired: { kind: 'boolean', default: true, doc: 'with proxyFrom: a listed peer must send a header' },
+  proxyToServer: { kind: 'string', default: null, oneOf: ['v1', 'v2'], doc: 'send a PROXY header (v1 or v2) to the server before any byte' },
 };
 
 /** Raw values as they come from one source, before validation. */
@@ -217,7 +262,14 @@ export function buildConfig(file: RawOptions | null, flags: RawOptions, extras: 
     const core = Object.hasOwn(CORE_OPTIONS, k) ? CORE_OPTIONS[k] : undefined;
     const own = Object.hasOwn(protoTable, k) ? protoTable[k] : undefined;
     const spec = core ?? own;
-    if (!spec) throw new ConfigError('PW_ERR_CONFIG_UNKNOWN_KEY', k, `unknown key for protocol ${protocol.name}`);
+    if (!spec) {
+      if (flags[k] !== undefined) {
+        // A protocol's flag with another protocol: the command line is wrong, not the file.
+        const owners = protocolNames().filter((n) => Object.hasOwn(findProtocol(n)!.options ?? {}, k));
+        throw new UsageError(`--${flagName(k)} is an option of protocol ${owners.join(', ')}, not of ${protocol.name}`);
+      }
+      throw new ConfigError('PW_ERR_CONFIG_UNKNOWN_KEY', k, `unknown key for protocol ${protocol.name}`);
+    }
     (core ? v : extra)[k] = checkValue(k, spec, raw);
   }
   for (const [k, spec] of Object.entries(CORE_OPTIONS)) if (!(k in v)) v[k] = spec.default;
@@ -250,6 +302,13 @@ export function buildConfig(file: RawOptions | null, flags: RawOptions, extras: 
     logLevel: v['logLevel'] as 0 | 1 | 2 | 3,
     syslogFacility: ((v['syslogFacility'] as Facility | null) ?? protocol.defaultFacility ?? 'daemon'),
     logStderr: v['logStderr'] as boolean,
+    tls: resolveTls(v),
+    serverTls: resolveServerTls(v, dest),
+    proxy: {
+      from: (v['proxyFrom'] as readonly string[]).map(parseProxyPeer),
+      required: v['proxyRequired'] as boolean,
+      toServer: v['proxyToServer'] as 'v1' | 'v2' | null,
+    },
     configFile: extras.config ?? null,
   };
   return deepFreeze(cfg);
@@ -304,4 +363,36 @@ function resolveListen(v: Record<string, OptionValue>, extras: FlagExtras): List
   if (port === null) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'listenPort', 'required with standalone = true');
   if (host === '') throw new ConfigError('PW_ERR_CONFIG_VALUE', 'listenAddr', 'empty: leave it out to listen on all addresses');
   return { host, port };
+}
+
+function resolveTls(v: Record<string, OptionValue>): ClientTls | null {
+  const mode = v['tls'] as 'none' | ClientTls['mode'];
+  const cert = v['tlsCert'] as string | null;
+  const key = v['tlsKey'] as string | null;
+  if (mode === 'none') {
+    if (cert !== null || key !== null) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'tlsCert', 'given without tls (implicit, starttls or require)');
+    return null;
+  }
+  if (cert === null) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'tlsCert', `required with tls = "${mode}"`);
+  if (key === null) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'tlsKey', `required with tls = "${mode}"`);
+  return { mode, cert, key };
+}
+
+function resolveServerTls(v: Record<string, OptionValue>, dest: Destination): ServerTls | null {
+  const mode = v['serverTls'] as 'none' | ServerTls['mode'];
+  if (mode === 'none') return null;
+  if (dest.type === 'exec') throw new ConfigError('PW_ERR_CONFIG_VALUE', 'serverTls', 'a spawned server (--exec) is reached over pipes, not TLS');
+  return { mode, ca: v['serverTlsCa'] as string | null, name: v['serverTlsName'] as string | null, verify: v['serverTlsVerify'] as boolean };
+}
+
+/** A proxyFrom entry: an address, or a CIDR block. */
+export function parseProxyPeer(raw: string): ProxyPeer {
+  const slash = raw.indexOf('/');
+  const net = slash < 0 ? raw : raw.slice(0, slash);
+  const family = isIP(net);
+  if (family === 0) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'proxyFrom', expected('an address or CIDR block', raw));
+  const max = family === 4 ? 32 : 128;
+  const bitsText = slash < 0 ? String(max) : raw.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(bitsText) || Number(bitsText) > max) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'proxyFrom', expected(`a prefix length 0..${max}`, raw));
+  return { net, bits: Number(bitsText), family: family as 4 | 6 };
 }

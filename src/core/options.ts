@@ -12,3 +12,16 @@ export type OptionSpec =
 export type OptionTable = Readonly<Record<string, OptionSpec>>;
 
 export type OptionValue = number | boolean | string | readonly string[] | null;
+
+/** The command-line flag of a key: camelCase → kebab-case (maxLoginAttempts → max-login-attempts). */
+export function flagName(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** The default of a spec, as --help and the docs show it. */
+export function shownDefault(spec: OptionSpec): string {
+  const d = spec.default;
+  if (d === null) return 'none';
+  if (Array.isArray(d)) return d.length === 0 ? 'none' : d.join(', ');
+  return String(d);
+}
