@@ -303,7 +303,7 @@ export function buildConfig(file: RawOptions | null, flags: RawOptions, extras: 
     syslogFacility: ((v['syslogFacility'] as Facility | null) ?? protocol.defaultFacility ?? 'daemon'),
     logStderr: v['logStderr'] as boolean,
     tls: resolveTls(v),
-    serverTls: resolveServerTls(v, dest),
+    serverTls: resolveServerTls(v, dest, protocol),
     proxy: {
       from: (v['proxyFrom'] as readonly string[]).map(parseProxyPeer),
       required: v['proxyRequired'] as boolean,
@@ -378,9 +378,10 @@ function resolveTls(v: Record<string, OptionValue>): ClientTls | null {
   return { mode, cert, key };
 }
 
-function resolveServerTls(v: Record<string, OptionValue>, dest: Destination): ServerTls | null {
+function resolveServerTls(v: Record<string, OptionValue>, dest: Destination, protocol: Protocol): ServerTls | null {
   const mode = v['serverTls'] as 'none' | ServerTls['mode'];
   if (mode === 'none') return null;
+  if (mode === 'starttls' && !protocol.serverStarttls) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'serverTls', `protocol ${protocol.name} has no STARTTLS: use implicit`);
   if (dest.type === 'exec') throw new ConfigError('PW_ERR_CONFIG_VALUE', 'serverTls', 'a spawned server (--exec) is reached over pipes, not TLS');
   return { mode, ca: v['serverTlsCa'] as string | null, name: v['serverTlsName'] as string | null, verify: v['serverTlsVerify'] as boolean };
 }

@@ -2,9 +2,12 @@ import { writeSync } from 'node:fs';
 import { CliInfo, parseCli } from './cli.js';
 import { buildConfig, readConfigFile, type Config } from './config.js';
 import { enableLinearRegexps } from './core/safe-regex.js';
-import { ExitCode, ProtowrapError } from './errors.js';
+import { ConfigError, ExitCode, ProtowrapError } from './errors.js';
+import { ClientTlsContext } from './io/tls.js';
 import { stdioClient, fdIsClient } from './io/stdio.js';
 import { Listener } from './io/listener.js';
+import { prepareClient } from './io/accept.js';
+import { processHoldStore } from './io/hold-store.js';
 import { Session } from './io/session.js';
 import { describeDest } from './io/server.js';
 import { Logger, type LogSink } from './log/logger.js';
@@ -49,6 +52,13 @@ async function main(argv: readonly string[]): Promise<never> {
     writeLine(1, describeConfig(cfg));
     process.exit(ExitCode.ok);
   }
+  let tlsCtx: ClientTlsContext | null = null;
+  try {
+    // A certificate or key that does not load, or a pair that does not match, stops the start (78).
+    if (cfg.tls) tlsCtx = new ClientTlsContext(cfg.tls);
+  } catch (err) {
+    return fail(err);
+  }
   const sinks: LogSink[] = [openSyslog(cfg.syslogFacility)];
   if (cfg.logStderr && stderrFree) sinks.push(new StderrSink());
   logger = new Logger(sinks, cfg.logLevel);
@@ -56,6 +66,8 @@ async function main(argv: readonly string[]): Promise<never> {
 
   if (cfg.listen) {
     const listener = new Listener(cfg, log);
+    listener.tls = tlsCtx;
+    process.on('SIGHUP', () => listener.reloadTls());
     let where: { address: string; port: number };
     try {
       where = await listener.listen();
@@ -72,8 +84,16 @@ async function main(argv: readonly string[]): Promise<never> {
     return flushThenExit(log, ExitCode.ok);
   }
 
-  const client = stdioClient();
-  const session = new Session(client.channel, client.address, cfg, log);
+  const stdio = stdioClient();
+  if (tlsCtx && !stdio.isSocket) {
+    // A pipe has no TLS peer: a session piped by hand speaks plaintext.
+    return fail(new ConfigError('PW_ERR_CONFIG_VALUE', 'tls', 'TLS needs a socket client (inetd, xinetd, systemd Accept=yes, or --listen); stdin is not a socket'));
+  }
+  // A socket on fd 0 may carry a PROXY header from a listed peer; a pipe never does.
+  const client = stdio.socket ? await prepareClient(stdio.socket, cfg, log, stdio.address, tlsCtx) : stdio;
+  if (!client) return flushThenExit(log, ExitCode.ok);
+  const session = new Session(client.channel, client.address, cfg, log, processHoldStore(cfg, log));
+  if (tlsCtx && tlsCtx.mode !== 'implicit') session.enableStartTls(tlsCtx);
   const stop = () => session.shutdown();
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
@@ -126,6 +146,10 @@ function describeConfig(cfg: Config): string {
     `maxViolations   ${cfg.maxViolations}`,
     `logLevel        ${cfg.logLevel}`,
     `syslogFacility  ${cfg.syslogFacility}`,
+    `tls             ${cfg.tls ? `${cfg.tls.mode} cert=${cfg.tls.cert} key=${cfg.tls.key}` : 'none'}`,
+    `serverTls       ${cfg.serverTls ? `${cfg.serverTls.mode} verify=${cfg.serverTls.verify}${cfg.serverTls.ca ? ` ca=${cfg.serverTls.ca}` : ''}${cfg.serverTls.name ? ` name=${cfg.serverTls.name}` : ''}` : 'none'}`,
+    `proxyFrom       ${JSON.stringify(cfg.proxy.from.map((p) => `${p.net}/${p.bits}`))}${cfg.proxy.from.length > 0 ? ` required=${cfg.proxy.required}` : ''}`,
+    `proxyToServer   ${cfg.proxy.toServer ?? 'none'}`,
   ];
   for (const [k, v] of Object.entries(o.extra)) lines.push(`${k.padEnd(15)} ${JSON.stringify(v)}`);
   if (cfg.configFile) lines.push(`config file     ${cfg.configFile}`);

@@ -108,6 +108,22 @@ export class LineFramer {
     return this.paused;
   }
 
+  /**
+   * Drops what the framer holds and has not handed out: the unread rest of a
+   * paused chunk and an unfinished line (after STARTTLS, bytes the client
+   * sent in the same plaintext write must never be read as commands).
+   * Returns how many bytes were dropped; the framer stays paused.
+   */
+  discardPending(): number {
+    const n = this.bufferedBytes;
+    this.pending = null;
+    this.pendingPos = 0;
+    this.parts = [];
+    this.partLen = 0;
+    if (this.mode === 'discard') this.mode = 'line';
+    return n;
+  }
+
   /** Bytes held: the unfinished line plus the unread rest of a paused chunk. */
   get bufferedBytes(): number {
     return this.partLen + (this.pending ? this.pending.length - this.pendingPos : 0);

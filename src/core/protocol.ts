@@ -1,5 +1,7 @@
 import type { LineEnding } from './framer.js';
+import type { ByteSource, HoldLimits, HoldStore } from './hold.js';
 import type { OptionTable, OptionValue } from './options.js';
+import type { ServerStarttlsContext, ServerStarttlsDialogue } from './server-starttls.js';
 
 /**
  * Why a client line was refused. Stable: logs and tests use these codes.
@@ -28,7 +30,8 @@ export type RefusalCode =
   | 'blocked_body'
   | 'relay_denied'
   | 'too_many_recipients'
-  | 'smuggling';
+  | 'smuggling'
+  | 'no_storage';
 
 /** How much of a client line the log may show: all (false), the first word (true), nothing ('line'). */
 export type Secrecy = boolean | 'line';
@@ -78,6 +81,14 @@ export type ClientVerdict =
       readonly toServer?: readonly Buffer[];
       /** A line for the log (notice), already escaped: e.g. a message's accounting. */
       readonly note?: string;
+      /**
+       * The protocol answered STARTTLS / STLS itself (toClient, with keep): the
+       * shell sends that reply in plaintext, discards every client byte already
+       * read after this line (command injection, CVE-2011-0411), drops server
+       * bytes until the handshake is over (response injection), and switches
+       * the client side to TLS under the running session.
+       */
+      readonly startTls?: boolean;
     }
   | {
       readonly kind: 'refuse';
@@ -104,8 +115,14 @@ export interface ServerVerdict {
   readonly toClient: Buffer | readonly Buffer[] | null;
   /** The server answered what a held client line was waiting for. */
   readonly release?: boolean;
-  /** Bytes the protocol sends to the server now (e.g. a held SMTP body after the server's 354). */
+  /** Bytes the protocol sends to the server now (e.g. RSET after a DATA the server refused). */
   readonly toServer?: readonly Buffer[];
+  /**
+   * Bytes streamed to the server after toServer, block by block as the server
+   * keeps up (a held SMTP body after the server's 354, possibly from a spool
+   * file). Whatever is sent to the server later waits behind them.
+   */
+  readonly stream?: ByteSource;
   /** From the next client line on, the line limit is this (set before a release takes effect). */
   readonly maxLineLength?: number;
   /** Lines for the log (notice), already escaped: e.g. one accounting line per accepted message. */
@@ -127,6 +144,18 @@ export interface SessionContext {
   /** Client address, normalised (v4-mapped IPv6 shown as IPv4); 'local' for pipes. */
   readonly clientAddress: string;
   readonly maxLineLength: number;
+  /**
+   * TLS toward the client: 'none'; 'implicit' (the session runs inside TLS
+   * from the first byte); 'starttls' (the protocol offers STARTTLS / STLS
+   * itself and answers it with a startTls verdict); 'require' (as starttls,
+   * and no credentials before TLS). Absent: 'none'.
+   */
+  readonly tls?: 'none' | 'implicit' | 'starttls' | 'require';
+  /**
+   * Where to keep held client bytes: the shell's process-wide store (memory
+   * budget, then a spool). Absent (unit tests): plain memory.
+   */
+  readonly holdStore?: HoldStore;
 }
 
 /**
@@ -168,6 +197,15 @@ export interface ProtocolSession {
    * whole, to rewrite it), so that nothing the server sent is lost.
    */
   serverEnd?(): readonly Buffer[] | null;
+  /**
+   * Asked right after serverEnd(): true when nothing the client sends now can
+   * reach anyone (an SMTP body arriving after the server left): the shell
+   * stops reading the client and closes once the tail is written, instead of
+   * reading on until the idle timeout.
+   */
+  stopOnServerEnd?(): boolean;
+  /** The session is over, however it ended: give back what the protocol holds (held bodies, their memory and disk). */
+  close?(): void;
   /** The wrapper's own reply for an event, or undefined to say nothing. */
   reply(kind: WrapperReply): Buffer | undefined;
 }
@@ -188,7 +226,11 @@ export interface Protocol {
    * read (e.g. compiles regex lists); throws ConfigError. Optional.
    */
   checkOptions?(options: ProtocolOptions): void;
+  /** The process-wide hold store this protocol wants (SMTP: when bodies are held), or null. */
+  holdLimits?(options: ProtocolOptions): HoldLimits | null;
   createSession(ctx: SessionContext, options: ProtocolOptions): ProtocolSession;
+  /** The wrapper's own STARTTLS toward the server (serverTls = "starttls"); absent: the protocol has none. */
+  serverStarttls?(ctx: ServerStarttlsContext): ServerStarttlsDialogue;
 }
 
 /** The validated, frozen options a protocol session reads. */

@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import type { ProxyEndpoints } from '../core/proxy-header.js';
 
 /**
  * One side of a session (client or server) as the session sees it: a byte
@@ -9,6 +10,12 @@ import type { Readable, Writable } from 'node:stream';
  */
 export class Channel {
   private ended = false;
+  /**
+   * The connection's two ends, for a PROXY header toward the server: the
+   * incoming PROXY header's when one came in, else the socket's own. Absent
+   * for pipes and unix sockets.
+   */
+  endpoints?: ProxyEndpoints;
   constructor(
     readonly input: Readable,
     readonly output: Writable,

@@ -2,8 +2,11 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Config } from '../config.js';
 import type { Logger } from '../log/logger.js';
 import { normaliseAddress } from './address.js';
-import { Channel } from './channel.js';
+import { prepareClient } from './accept.js';
+import type { HoldStore } from '../core/hold.js';
+import { processHoldStore } from './hold-store.js';
 import { Session } from './session.js';
+import type { ClientTlsContext } from './tls.js';
 
 /**
  * Standalone mode (seed: standalone, listenPort): one process serves many
@@ -13,11 +16,16 @@ import { Session } from './session.js';
 export class Listener {
   private readonly server: Server;
   private readonly sessions = new Set<Session>();
+  /** TLS toward the client (set by main); re-read on SIGHUP (reloadTls). */
+  tls: ClientTlsContext | null = null;
+  /** All sessions share one budget for held bodies. */
+  private readonly holdStore: HoldStore | undefined;
 
   constructor(
     private readonly cfg: Config,
     private readonly log: Logger,
   ) {
+    this.holdStore = processHoldStore(cfg, log);
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (sock) => this.accept(sock));
   }
 
@@ -41,9 +49,28 @@ export class Listener {
       sock.destroy();
       return;
     }
-    const session = new Session(new Channel(sock, sock), address, this.cfg, this.log);
-    this.sessions.add(session);
-    void session.start().then(() => this.sessions.delete(session));
+    // A listed proxy's header is read first (bounded by PROXY_HEADER_DEADLINE_MS);
+    // an unlisted peer's connection is ready at once.
+    void prepareClient(sock, this.cfg, this.log, 'unknown', this.tls).then((client) => {
+      if (!client) return;
+      // The listener closed while the header was read: no new session.
+      if (!this.server.listening) {
+        client.channel.destroy();
+        return;
+      }
+      const session = new Session(client.channel, client.address, this.cfg, this.log, this.holdStore);
+      if (this.tls && this.tls.mode !== 'implicit') session.enableStartTls(this.tls);
+      this.sessions.add(session);
+      void session.start().then(() => this.sessions.delete(session));
+    });
+  }
+
+  /** SIGHUP: re-read the certificate and key; new connections use them, open sessions keep theirs. */
+  reloadTls(): void {
+    if (!this.tls) return;
+    const err = this.tls.reload();
+    if (err) this.log.log('err', `TLS certificate not reloaded, the old one stays: ${err}`);
+    else this.log.log('notice', 'TLS certificate and key reloaded');
   }
 
   /** Stop accepting, close the open sessions, resolve when all are gone. */

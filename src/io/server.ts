@@ -3,6 +3,7 @@ import { connect, type Socket } from 'node:net';
 import type { Destination } from '../config.js';
 import { ProtowrapError } from '../errors.js';
 import { Channel } from './channel.js';
+import { upgradeServer, type ServerTlsPlan } from './server-tls.js';
 
 /** Most bytes of one stderr line of a spawned server kept for the log. */
 const MAX_STDERR_LINE = 512;
@@ -38,15 +39,27 @@ export function describeDest(dest: Destination): string {
   }
 }
 
+/** What the server gets before the session's first byte. */
+export interface ServerPrelude {
+  /**
+   * A PROXY header (proxyToServer), written right after the connect, before
+   * anything else: on a TCP or unix socket, or a spawned server's stdin.
+   */
+  readonly proxyHeader?: Buffer | null;
+  /** TLS toward the server (serverTls), after the PROXY header; an error when it cannot work (no server is dialled). */
+  readonly tls?: ServerTlsPlan | ProtowrapError | null;
+}
+
 /**
  * Reaches the real server. Rejects with PW_ERR_SERVER_UNAVAILABLE when it
  * cannot be reached in time or the command cannot be started.
  */
-export function connectServer(dest: Destination, timeoutMs: number, onStderr: (line: string) => void): Promise<ServerConnection> {
-  return dest.type === 'exec' ? spawnServer(dest.argv, timeoutMs, onStderr) : dialServer(dest, timeoutMs);
+export function connectServer(dest: Destination, timeoutMs: number, onStderr: (line: string) => void, prelude: ServerPrelude = {}): Promise<ServerConnection> {
+  if (prelude.tls instanceof ProtowrapError) return Promise.reject(prelude.tls);
+  return dest.type === 'exec' ? spawnServer(dest.argv, timeoutMs, onStderr, prelude) : dialServer(dest, timeoutMs, prelude);
 }
 
-function dialServer(dest: Extract<Destination, { type: 'tcp' | 'unix' }>, timeoutMs: number): Promise<ServerConnection> {
+function dialServer(dest: Extract<Destination, { type: 'tcp' | 'unix' }>, timeoutMs: number, prelude: ServerPrelude): Promise<ServerConnection> {
   const describe = describeDest(dest);
   return new Promise((resolve, reject) => {
     const sock: Socket =
@@ -64,6 +77,11 @@ function dialServer(dest: Extract<Destination, { type: 'tcp' | 'unix' }>, timeou
     sock.once('connect', () => {
       clearTimeout(timer);
       sock.removeAllListeners('error');
+      if (prelude.proxyHeader) sock.write(prelude.proxyHeader);
+      if (prelude.tls && !(prelude.tls instanceof ProtowrapError)) {
+        upgradeServer(sock, prelude.tls, timeoutMs, describe).then(resolve, reject);
+        return;
+      }
       resolve({
         channel: new Channel(sock, sock),
         describe,
@@ -75,7 +93,7 @@ function dialServer(dest: Extract<Destination, { type: 'tcp' | 'unix' }>, timeou
   });
 }
 
-function spawnServer(argv: readonly string[], timeoutMs: number, onStderr: (line: string) => void): Promise<ServerConnection> {
+function spawnServer(argv: readonly string[], timeoutMs: number, onStderr: (line: string) => void, prelude: ServerPrelude): Promise<ServerConnection> {
   const describe = `exec:${argv[0]}`;
   return new Promise((resolve, reject) => {
     // Its own process group, so that stop() reaches what a shell wrapper (sh -c) started too.
@@ -110,6 +128,7 @@ function spawnServer(argv: readonly string[], timeoutMs: number, onStderr: (line
       child.on('error', () => {}); // a failed kill() after exit: nothing to do
       // EPIPE when the server exits while we write: the session sees the close.
       child.stdin.on('error', () => {});
+      if (prelude.proxyHeader) child.stdin.write(prelude.proxyHeader);
       pipeStderr(child.stderr, onStderr);
       let killTimer: NodeJS.Timeout | null = null;
       resolve({

@@ -9,6 +9,8 @@ export type SessionEnd =
   | 'client_closed'
   | 'client_error'
   | 'server_error'
+  | 'server_closed'
+  | 'spool_error'
   | 'shutdown';
 
 export interface SessionResult {

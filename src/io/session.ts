@@ -1,11 +1,17 @@
 import type { Config } from '../config.js';
 import { LineFramer, type FramerSink, type LineEnding } from '../core/framer.js';
+import type { HoldStore } from '../core/hold.js';
 import { stronger, type ClientVerdict, type ProtocolSession, type Secrecy, type WrapperReply } from '../core/protocol.js';
 import { ProtowrapError } from '../errors.js';
 import { escapeForLog, shownLine } from '../log/escape.js';
 import type { Logger } from '../log/logger.js';
-import type { Channel } from './channel.js';
+import { Channel } from './channel.js';
+import { ServerOut } from './server-out.js';
+import { acceptTls, describeTls, type ClientTlsContext } from './tls.js';
+import { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { connectServer, describeDest, type ServerConnection } from './server.js';
+import { serverPrelude } from './server-prelude.js';
 import { SessionTimers } from './session-timers.js';
 import { WriteRun } from './write-run.js';
 import type { SessionEnd, SessionResult } from './session-end.js';
@@ -47,7 +53,16 @@ export class Session implements FramerSink {
    * Validated bytes for the server, written coalesced (see WriteRun). Every
    * entry point that adds to it flushes before it returns.
    */
-  private readonly toServerRun = new WriteRun((b) => this.writeServer(b));
+  private readonly toServerRun = new WriteRun((b) => this.out.write(b));
+  /** Keeps the order when a protocol streams bytes (a held body) to the server; see ServerOut. */
+  private readonly out = new ServerOut(
+    {
+      write: (b) => this.writeServer(b),
+      busy: () => this.serverBusy,
+      gone: () => !this.server || this.server.channel.writeEnded || this.server.channel.output.destroyed,
+    },
+    (err) => this.spoolFailed(err),
+  );
   private serverBusy = false;
   private closing = false;
   private clientEof = false;
@@ -64,15 +79,24 @@ export class Session implements FramerSink {
   private earlyBytes = 0;
   /** The client ended its side before the server was reached. */
   private earlyEof = false;
+  /** STARTTLS toward the client: the context, when the session offers it (see enableStartTls). */
+  private tlsCtx: ClientTlsContext | null = null;
+  /** A startTls verdict came: the switch happens once the current chunk has been judged. */
+  private tlsRequested = false;
+  /** Between the go-ahead and the end of the handshake: server bytes are dropped (response injection). */
+  private upgrading = false;
 
   constructor(
-    private readonly client: Channel,
+    private client: Channel,
     readonly clientAddress: string,
     private readonly cfg: Config,
     private readonly log: Logger,
+    /** The process's store for held bodies (one per process: see hold-store.ts). */
+    holdStore?: HoldStore,
   ) {
     this.done = new Promise((r) => (this.resolveDone = r));
-    this.proto = cfg.protocol.createSession({ clientAddress, maxLineLength: cfg.options.maxLineLength }, cfg.options);
+    const ctx = { clientAddress, maxLineLength: cfg.options.maxLineLength, tls: cfg.tls?.mode ?? 'none', ...(holdStore ? { holdStore } : {}) } as const;
+    this.proto = cfg.protocol.createSession(ctx, cfg.options);
     this.framer = new LineFramer(this, cfg.options.maxLineLength);
     this.tag = `client=${clientAddress} protocol=${cfg.protocol.name}`;
     this.timers = new SessionTimers(cfg.idleTimeoutMs, cfg.sessionTimeoutMs);
@@ -84,8 +108,11 @@ export class Session implements FramerSink {
     this.client.output.on('error', (e: NodeJS.ErrnoException) => this.abort('client_error', `client error: ${e.code ?? e.message}`));
     this.armTimers();
     this.readEarly();
-    const connecting = connectServer(this.cfg.dest, this.cfg.connectTimeoutMs, (line) =>
-      this.log.log('notice', `server stderr ${this.tag}: ${escapeForLog(Buffer.from(line, 'latin1'))}`),
+    const connecting = connectServer(
+      this.cfg.dest,
+      this.cfg.connectTimeoutMs,
+      (line) => this.log.log('notice', `server stderr ${this.tag}: ${escapeForLog(Buffer.from(line, 'latin1'))}`),
+      serverPrelude(this.cfg, this.client.endpoints, this.log),
     );
     try {
       // A session that ends while the server is still being reached (SIGTERM,
@@ -185,6 +212,7 @@ export class Session implements FramerSink {
     });
     s.output.on('drain', () => {
       this.serverBusy = false;
+      this.out.pump();
       this.updateClientFlow();
     });
     c.output.on('drain', () => {
@@ -229,6 +257,10 @@ export class Session implements FramerSink {
     this.framer.push(chunk);
     this.toServerRun.flush();
     out?.uncork();
+    if (this.tlsRequested) {
+      this.startClientTls();
+      return;
+    }
     this.updateClientFlow();
   }
 
@@ -280,6 +312,12 @@ export class Session implements FramerSink {
           this.framer.rawBytes(v.raw);
         }
         if (v.hold) {
+          this.held = true;
+          this.framer.pause();
+        }
+        if (v.startTls) {
+          // Nothing more of this chunk is read: onClientData switches to TLS once it returns.
+          this.tlsRequested = true;
           this.held = true;
           this.framer.pause();
         }
@@ -338,8 +376,69 @@ export class Session implements FramerSink {
 
   private updateClientFlow(): void {
     if (this.closing || this.clientEof) return;
-    if (this.serverBusy || this.held) this.client.pause();
+    if (this.serverBusy || this.held || this.out.streaming) this.client.pause();
     else this.client.resume();
+  }
+
+  /** Offer STARTTLS with this context (tls = starttls or require). */
+  enableStartTls(ctx: ClientTlsContext): void {
+    this.tlsCtx = ctx;
+  }
+
+  /**
+   * The protocol answered STARTTLS: its reply is queued in plaintext. Every
+   * client byte already read after the STARTTLS line is discarded (command
+   * injection, CVE-2011-0411), the plaintext socket is read no more, and the
+   * handshake runs on it; the session goes on over the TLS socket.
+   */
+  private startClientTls(): void {
+    this.tlsRequested = false;
+    // Also what the paused socket has read but not handed out: the TLS socket reads its handle, not this buffer.
+    const buffered = this.client.input.readableLength > 0 ? (this.client.input.read() as Buffer | null)?.length ?? 0 : 0;
+    const dropped = this.framer.discardPending() + buffered;
+    if (dropped > 0) this.log.log('warning', `discarded ${dropped} bytes the client sent after STARTTLS in plaintext ${this.tag}`);
+    const raw = this.client.input;
+    if (!this.tlsCtx || !(raw instanceof Socket) || (this.client.output as unknown) !== raw) {
+      this.sendReply('unavailable');
+      this.closeBoth('client_error', 'STARTTLS without a TLS context or a socket client');
+      return;
+    }
+    this.upgrading = true;
+    this.client.pause();
+    // Our plaintext listeners must not see the TLS records.
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('end');
+    raw.removeAllListeners('close');
+    raw.removeAllListeners('drain');
+    // The go-ahead is written before the handshake starts on the same socket.
+    raw.write(Buffer.alloc(0), () => {
+      if (this.finished || this.closing) return;
+      acceptTls(raw, this.tlsCtx!.current).then(
+        (tls) => this.clientSecured(tls),
+        (e: Error) => this.abort('client_error', `TLS handshake failed: ${e.message}`),
+      );
+    });
+  }
+
+  private clientSecured(tls: TLSSocket): void {
+    if (this.finished) {
+      tls.destroy();
+      return;
+    }
+    this.client = new Channel(tls, tls);
+    const c = this.client;
+    c.input.on('error', (e: NodeJS.ErrnoException) => this.abort('client_error', `client error: ${e.code ?? e.message}`));
+    c.input.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    c.input.on('end', () => this.onClientEof());
+    c.input.on('close', () => this.onClientEof());
+    c.output.on('drain', () => {
+      if (!this.serverEof) this.server?.channel.resume();
+    });
+    if (this.log.wants(1)) this.log.log('info', `client TLS established ${this.tag}: ${describeTls(tls)}`);
+    this.upgrading = false;
+    this.held = false;
+    this.framer.resume();
+    this.updateClientFlow();
   }
 
   // ---- server → client -------------------------------------------------
@@ -347,6 +446,12 @@ export class Session implements FramerSink {
   private onServerData(chunk: Buffer): void {
     this.timers.touch();
     this.bytesOut += chunk.length;
+    if (this.upgrading) {
+      // Nothing is owed to the client while it negotiates TLS (STARTTLS is only
+      // accepted with no reply outstanding): such bytes are an injection.
+      this.log.log('warning', `dropped ${chunk.length} server bytes sent during the client's TLS handshake ${this.tag}`);
+      return;
+    }
     const server = this.server!;
     if (!this.proto.serverData) {
       if (!this.client.writeEnded && !this.client.write(chunk)) server.channel.pause();
@@ -365,6 +470,10 @@ export class Session implements FramerSink {
     if (v.toServer && !this.closing) {
       for (const b of v.toServer) this.toServerRun.add(b);
       this.toServerRun.flush();
+    }
+    if (v.stream) {
+      if (this.closing) v.stream.release();
+      else this.out.stream(v.stream);
     }
     if (v.maxLineLength !== undefined) this.framer.setMaxLineLength(v.maxLineLength);
     if (v.close) {
@@ -391,6 +500,13 @@ export class Session implements FramerSink {
     if (this.log.wants(2)) this.log.log('info', `server closed its side ${this.tag}`);
     const tail = this.proto.serverEnd?.();
     if (tail) for (const b of tail) this.toClient(b);
+    // Nothing the client sends now can reach anyone (an SMTP body being held
+    // when Postfix's smtpd_timeout hit): stop reading it, close once the tail
+    // (the protocol's 421) is written, instead of reading on until the idle timeout.
+    if (this.proto.stopOnServerEnd?.()) {
+      this.closeBoth('server_closed', 'server closed while the client was still sending');
+      return;
+    }
     this.client.end();
     const server = this.server!;
     const exited = server.exited;
@@ -498,6 +614,9 @@ export class Session implements FramerSink {
     if (this.finished) return;
     this.finished = true;
     this.timers.clear();
+    // Held bodies (queued, being streamed, or still in the protocol) give back their memory, disk and descriptors.
+    this.out.release();
+    this.proto.close?.();
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.client.destroy();
     const server = this.server;
@@ -524,6 +643,13 @@ export class Session implements FramerSink {
     const exited = this.server?.exited;
     if (exited) void exited.then(report);
     else report();
+  }
+
+  /** A streamed body could not be read back: the server must not get its end (it then discards the message). */
+  private spoolFailed(err: unknown): void {
+    this.log.log('err', `held body could not be read back from the spool ${this.tag}: ${(err as Error).message}`);
+    this.sendReply('unavailable');
+    this.closeBoth('spool_error', 'spool read failed');
   }
 
   /** Standalone shutdown: close this session now. */

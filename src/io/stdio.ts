@@ -10,6 +10,8 @@ export interface StdioClient {
   readonly address: string;
   /** True when fd 0 is a socket (inetd, xinetd, systemd Accept=yes). */
   readonly isSocket: boolean;
+  /** The duplex socket on fds 0/1, for what comes before the session (a PROXY header); null for pipes. */
+  readonly socket: Socket | null;
 }
 
 function sameFile(a: number, b: number): boolean {
@@ -52,12 +54,12 @@ export function stdioClient(): StdioClient {
     const sock = new Socket({ fd: 0, readable: true, writable: true, allowHalfOpen: true });
     sock.setNoDelay(true);
     const addr = sock.remoteAddress;
-    return { channel: new Channel(sock, sock), address: addr ? normaliseAddress(addr) : 'unix', isSocket: true };
+    return { channel: new Channel(sock, sock), address: addr ? normaliseAddress(addr) : 'unix', isSocket: true, socket: sock };
   }
   const input: Readable = in0.isFIFO() || in0.isSocket() ? new Socket({ fd: 0, readable: true, writable: false, allowHalfOpen: true }) : createReadStream('', { fd: 0 });
   const out1 = fstatSync(1);
   const output: Writable = out1.isFIFO() || out1.isSocket()
     ? new Socket({ fd: 1, readable: false, writable: true })
     : createWriteStream('', { fd: 1 });
-  return { channel: new Channel(input, output), address: 'stdin', isSocket: false };
+  return { channel: new Channel(input, output), address: 'stdin', isSocket: false, socket: null };
 }

@@ -2,6 +2,14 @@ import { LOG_UNSAFE } from '../core/bytes.js';
 
 const HEX = '0123456789abcdef';
 
+/** Bytes of a verb or an IMAP tag as the log may show it before <hidden>. */
+const WORD_BYTE = (() => {
+  const t = new Uint8Array(256);
+  for (let b = 0; b < 256; b++) t[b] = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x2e || b === 0x2d || b === 0x5f ? 1 : 0;
+  return t;
+})();
+
+
 /**
  * Makes client text safe for a log line: CR, LF, NUL, other control bytes,
  * backslash and non-ASCII bytes become escapes, and the result is cut to
@@ -42,7 +50,9 @@ export function escapeForLog(bytes: Uint8Array, start = 0, end = bytes.length, m
 export function shownLine(line: Buffer, contentEnd: number, secret: boolean | 'line' | undefined): string {
   if (!secret) return escapeForLog(line, 0, contentEnd);
   if (secret === 'line') return '<hidden>';
-  const sp = line.indexOf(0x20);
-  const end = sp >= 0 && sp < contentEnd ? sp : 0;
+  // The first word is a verb or a tag: letters, digits and a few marks. It ends at the first other
+  // byte (a TAB after PASS must not let the password through); a line with no word shows none.
+  let end = 0;
+  while (end < contentEnd && WORD_BYTE[line[end]!] === 1) end++;
   return `${escapeForLog(line, 0, end)} <hidden>`;
 }

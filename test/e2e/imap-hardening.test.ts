@@ -129,4 +129,68 @@ describe('imap hardening against a real Dovecot', () => {
     expect(await answers(dc.imapPort)).toBe(200);
     expect(await answers(w.port)).toBe(200);
   });
+
+  it("a command over Dovecot's 64 KiB limit (literals counted) never reaches it: Dovecot would run the rest as commands", async () => {
+    const send = async (port: number, name: string): Promise<string> => {
+      const c = await prepare(port, 'login');
+      const head = 'a LIST "" (';
+      const first = 65536 - (head.length + `{65517+}`.length);
+      const p = `x CREATE ${name}\r\n`;
+      c.send(`${head}{${first}+}\r\n${'A'.repeat(first)} X {${p.length}+}\r\n${p})\r\nq LOGOUT\r\n`);
+      await Promise.race([c.closed, new Promise((r) => setTimeout(r, 5000))]);
+      c.end();
+      return c.received();
+    };
+    await send(dc.imapPort, 'SmugBig1');
+    await waitFor(() => existsSync(join(dc.maildirOf('alice'), '.SmugBig1')), 'Dovecot to run the command after its "line too large" BAD', 5000);
+    const got = await send(w.port, 'SmugBig2');
+    expect(got).toMatch(/a NO \[TOOBIG\] [^\r]*\r\n\* BYE Closing connection\r\n$/);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(existsSync(join(dc.maildirOf('alice'), '.SmugBig2'))).toBe(false);
+  });
+
+  it('APPEND answered early (a mailbox that does not exist): a synchronizing literal after the NO ends the command, no deadlock', async () => {
+    const c = await prepare(w.port, 'login');
+    c.send('a APPEND nosuchbox {5+}\r\nhello');
+    await c.until('a NO');
+    c.send(' {5}\r\n');
+    c.send('b NOOP\r\n');
+    await c.until('b OK');
+    c.send('q LOGOUT\r\n');
+    await c.closed;
+  });
+});
+
+describe('imap hardening: SETMETADATA against a Dovecot with METADATA', () => {
+  let dc: Dovecot;
+  let w: Standalone;
+  beforeAll(async () => {
+    dc = await startDovecot({ extraConfig: 'mail_attribute_dict = file:%h/dovecot-attributes\nprotocol imap {\n  imap_metadata = yes\n}' });
+    w = await startStandalone(['-p', 'imap', '--connect', `127.0.0.1:${dc.imapPort}`]);
+  }, 60_000);
+  afterAll(async () => {
+    await w?.stop();
+    await dc?.stop();
+  });
+
+  it('a literal as an entry name: Dovecot answers BAD, then reads it anyway; through the wrapper the line never reaches it', async () => {
+    const run = async (port: number, name: string): Promise<string> => {
+      const c = await prepare(port, 'login');
+      expect(c.received()).toContain('METADATA');
+      c.send('a SETMETADATA INBOX (/bad NIL {10}\r\n');
+      await c.until('a ');
+      await new Promise((r) => setTimeout(r, 200));
+      const p = `x CREATE ${name}\r\n`;
+      c.send(`bb1 LIST (SUBSCRIBED) "" {${p.length}+}\r\n${p}\r\nq LOGOUT\r\n`);
+      await Promise.race([c.closed, new Promise((r) => setTimeout(r, 5000))]);
+      c.end();
+      return c.received();
+    };
+    await run(dc.imapPort, 'SmugMeta1');
+    await waitFor(() => existsSync(join(dc.maildirOf('alice'), '.SmugMeta1')), 'Dovecot to run the command after the entry literal', 5000);
+    const got = await run(w.port, 'SmugMeta2');
+    expect(got).toMatch(/a BAD [^\r]*\r\n/);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(existsSync(join(dc.maildirOf('alice'), '.SmugMeta2'))).toBe(false);
+  });
 });

@@ -20,6 +20,12 @@ export interface DovecotUser {
 export interface Dovecot {
   readonly imapPort: number;
   readonly pop3Port: number;
+  /** With implicitTls: the imaps / pop3s ports; else null. */
+  readonly imapsPort: number | null;
+  readonly pop3sPort: number | null;
+  /** With ssl: the self-signed certificate (a CA file for a client), else null; its CN is tlsName. */
+  readonly certFile: string | null;
+  readonly tlsName: string;
   readonly users: readonly DovecotUser[];
   /** The temp dir holding config, users file, homes, log. */
   readonly dir: string;
@@ -55,6 +61,14 @@ export interface DovecotOptions {
   ssl?: boolean;
   /** Extra dovecot.conf lines appended at the end. */
   extraConfig?: string;
+  /**
+   * The plain imap and pop3 listeners want a PROXY header (v1 or v2,
+   * `haproxy = yes`) from 127.0.0.0/8 (haproxy_trusted_networks); the login
+   * line's rip= is then the header's source address.
+   */
+  haproxy?: boolean;
+  /** With ssl: also imaps and pop3s (TLS from the first byte) on free ports. */
+  implicitTls?: boolean;
 }
 
 export const DEFAULT_USERS: readonly DovecotUser[] = Object.freeze([
@@ -84,7 +98,7 @@ function mailOwner(): { uid: number; gid: number; user: string; group: string; a
   return { uid, gid, user: String(uid), group: String(gid), asRoot: false };
 }
 
-function config(dir: string, imapPort: number, pop3Port: number, opts: DovecotOptions): string {
+function config(dir: string, imapPort: number, pop3Port: number, opts: DovecotOptions, tlsPorts: { imaps: number; pop3s: number } | null = null): string {
   const own = mailOwner();
   // Unprivileged, Dovecot cannot chroot its login and anvil processes.
   const chroot = own.asRoot ? [] : ['  chroot ='];
@@ -112,21 +126,26 @@ function config(dir: string, imapPort: number, pop3Port: number, opts: DovecotOp
     '}',
     'mail_location = maildir:~/Maildir',
     // Several files start their own Dovecot at once; nothing may use fixed ports (imaps/pop3s off).
+    ...(opts.haproxy ? ['haproxy_trusted_networks = 127.0.0.0/8'] : []),
     'service imap-login {',
     '  inet_listener imap {',
     `    port = ${imapPort}`,
+    ...(opts.haproxy ? ['    haproxy = yes'] : []),
     '  }',
     '  inet_listener imaps {',
-    '    port = 0',
+    `    port = ${tlsPorts?.imaps ?? 0}`,
+    ...(tlsPorts ? ['    ssl = yes'] : []),
     '  }',
     ...chroot,
     '}',
     'service pop3-login {',
     '  inet_listener pop3 {',
     `    port = ${pop3Port}`,
+    ...(opts.haproxy ? ['    haproxy = yes'] : []),
     '  }',
     '  inet_listener pop3s {',
-    '    port = 0',
+    `    port = ${tlsPorts?.pop3s ?? 0}`,
+    ...(tlsPorts ? ['    ssl = yes'] : []),
     '  }',
     ...chroot,
     '}',
@@ -188,7 +207,8 @@ async function startOnce(opts: DovecotOptions): Promise<Dovecot> {
   for (const d of ['run', 'state', 'home']) mkdirSync(join(dir, d), { mode: 0o755 });
   const [imapPort, pop3Port] = [await freePort(), await freePort()];
   writeFileSync(join(dir, 'users'), users.map((u) => `${u.name}:{PLAIN}${u.password}::::::\n`).join(''), { mode: 0o644 });
-  writeFileSync(join(dir, 'dovecot.conf'), config(dir, imapPort, pop3Port, opts));
+  const tlsPorts = opts.ssl && opts.implicitTls ? { imaps: await freePort(), pop3s: await freePort() } : null;
+  writeFileSync(join(dir, 'dovecot.conf'), config(dir, imapPort, pop3Port, opts, tlsPorts));
   if (opts.ssl) {
     // A throwaway certificate: only for Dovecot to offer STLS/STARTTLS on this test's ports.
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost'], {
@@ -244,6 +264,10 @@ async function startOnce(opts: DovecotOptions): Promise<Dovecot> {
   return {
     imapPort,
     pop3Port,
+    imapsPort: tlsPorts?.imaps ?? null,
+    pop3sPort: tlsPorts?.pop3s ?? null,
+    certFile: opts.ssl ? join(dir, 'cert.pem') : null,
+    tlsName: 'localhost',
     users,
     dir,
     pid: child.pid!,

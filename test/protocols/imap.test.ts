@@ -61,7 +61,8 @@ const TABLE: Row[] = [
   ['selected', 'A1 CHECK', 'forward'],
   ['selected', 'A1 UID BOGUS 1', 'unknown_command', 'A1 BAD Unknown command'],
   ['selected', 'A1 UID', 'unknown_command', 'A1 BAD Unknown command'],
-  ['selected', 'A1 ENABLE CONDSTORE', 'bad_state', 'A1 BAD Command not allowed in this state'],
+  // RFC 5161: authenticated state only; Dovecot takes it in the selected state too, and QRESYNC clients send it there.
+  ['selected', 'A1 ENABLE CONDSTORE', 'forward'],
   // Syntax and grammar.
   ['not_authenticated', 'A1 XYZZY', 'unknown_command', 'A1 BAD Unknown command'],
   ['not_authenticated', 'NOOP', 'bad_syntax', '* BAD Missing or invalid tag'],
@@ -124,7 +125,7 @@ describe('imap: commands per state (input, state -> verdict)', () => {
   it('has the documented option defaults', () => {
     const cfg = buildConfig(null, { protocol: 'imap' }, { connect: '127.0.0.1:143' });
     expect(cfg.options.maxLineLength).toBe(8192);
-    expect(cfg.options.extra).toEqual({ maxLoginAttempts: 3, maxLiteralSize: 64 * 1024 * 1024, maxCommandSize: 128 * 1024 * 1024 });
+    expect(cfg.options.extra).toEqual({ maxLoginAttempts: 3, maxLiteralSize: 64 * 1024 * 1024, maxCommandSize: 128 * 1024 * 1024, serverCommandLimit: 65536 });
   });
 });
 

@@ -16,9 +16,12 @@ export function pop3Options(extra: { maxLoginAttempts?: number; maxAuthLineLengt
   };
 }
 
-export function newDriver(extra: Parameters<typeof pop3Options>[0] = {}): Driver {
+export function newDriver(extra: Parameters<typeof pop3Options>[0] = {}, tls: 'none' | 'implicit' | 'starttls' | 'require' = 'none'): Driver {
   const o = pop3Options(extra);
-  return new Driver(new Pop3Session(o, { maxLoginAttempts: o.extra['maxLoginAttempts'] as number, maxAuthLineLength: o.extra['maxAuthLineLength'] as number }), o.maxLineLength);
+  return new Driver(
+    new Pop3Session(o, { tls, maxLoginAttempts: o.extra['maxLoginAttempts'] as number, maxAuthLineLength: o.extra['maxAuthLineLength'] as number }),
+    o.maxLineLength,
+  );
 }
 
 /** One side's bytes, in the order they happen. */

@@ -1,5 +1,6 @@
 import { buildConfig } from '../../src/config.js';
 import { LineFramer, type FramerSink, type LineEnding } from '../../src/core/framer.js';
+import type { HoldStore } from '../../src/core/hold.js';
 import type { ClientVerdict, ProtocolSession, ServerVerdict } from '../../src/core/protocol.js';
 import { smtp } from '../../src/protocols/smtp/index.js';
 
@@ -7,7 +8,7 @@ import { smtp } from '../../src/protocols/smtp/index.js';
  * Unit-level stand-ins, for tables and properties only (the end-to-end tests
  * use real Postfix): a mini shell that applies verdicts exactly as
  * src/io/session.ts does (clientData, hold, holdAfterRaw, keep, toServer,
- * raw, maxLineLength), and a
+ * stream, raw, maxLineLength, close), and a
  * scripted SMTP server that records every byte it receives.
  */
 
@@ -164,9 +165,10 @@ export class Harness implements FramerSink {
     server: FakeServerOptions = {},
     private readonly serverChunk: (s: Buffer) => Buffer[] = (s) => [s],
     clientAddress = '192.0.2.7',
+    holdStore?: HoldStore,
   ) {
     const cfg = buildConfig(null, { protocol: 'smtp', ...config }, { exec: 'true' });
-    this.proto = smtp.createSession({ clientAddress, maxLineLength: cfg.options.maxLineLength }, cfg.options);
+    this.proto = smtp.createSession({ clientAddress, maxLineLength: cfg.options.maxLineLength, ...(holdStore ? { holdStore } : {}) }, cfg.options);
     this.framer = new LineFramer(this, cfg.options.maxLineLength);
     this.server = new FakeServer(server);
     this.serverQueue.push(...this.serverChunk(Buffer.from(this.server.greeting())));
@@ -224,6 +226,8 @@ export class Harness implements FramerSink {
     this.client = Buffer.concat([this.client, ...out]);
     if (v.notes) this.notes.push(...v.notes);
     if (v.toServer) for (const b of v.toServer) this.toServer(b);
+    // A streamed body, block by block (the shell waits for 'drain' between them; the fake server never pushes back).
+    if (v.stream) for (let b = v.stream.next(); b; b = v.stream.next()) this.toServer(b);
     if (v.maxLineLength !== undefined) this.framer.setMaxLineLength(v.maxLineLength);
     if (v.release && this.held) {
       this.held = false;
@@ -282,6 +286,12 @@ export class Harness implements FramerSink {
       this.held = true;
       this.framer.pause();
     }
+  }
+
+  /** The session ends (the shell's finish()): the protocol gives back what it holds. */
+  end(): void {
+    this.closed = true;
+    this.proto.close?.();
   }
 
   /** The client's view: reply lines as text. */

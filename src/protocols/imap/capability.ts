@@ -6,6 +6,7 @@
  */
 
 const SP = 0x20;
+const SPACE = Buffer.from(' ');
 const RBRACKET = 0x5d;
 const CR = 0x0d;
 const LF = 0x0a;
@@ -52,11 +53,11 @@ export interface FilteredCapabilities {
 }
 
 /**
- * Filters one complete capability line. `listStart` is where the first
+ * Filters one complete capability line, and adds the wrapper's own names (add). `listStart` is where the first
  * capability starts; the list ends at ']' (response code) or at the line's
  * end (CAPABILITY data). The kept bytes are copied unchanged, in order.
  */
-export function filterCapabilities(line: Buffer, listStart: number, inCode: boolean): FilteredCapabilities {
+export function filterCapabilities(line: Buffer, listStart: number, inCode: boolean, add: readonly string[] = []): FilteredCapabilities {
   let contentEnd = line.length;
   if (contentEnd > 0 && line[contentEnd - 1] === LF) contentEnd--;
   if (contentEnd > 0 && line[contentEnd - 1] === CR) contentEnd--;
@@ -94,6 +95,14 @@ export function filterCapabilities(line: Buffer, listStart: number, inCode: bool
     i = j + 1;
   }
   const flags: CapabilityFlags = { literalPlus, literalMinus, loginDisabled, names };
+  // The wrapper's own capabilities (STARTTLS it offers, LOGINDISABLED before TLS) go last; flags stay the server's.
+  for (const a of add) {
+    if (names.has(a)) continue;
+    if (!first) kept.push(SPACE);
+    kept.push(Buffer.from(a, 'latin1'));
+    first = false;
+    removed = true;
+  }
   if (!removed) return { line, flags };
   const tail = line.subarray(listEnd);
   if (first && listStart > 0 && line[listStart - 1] === SP) {

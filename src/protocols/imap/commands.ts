@@ -45,6 +45,14 @@ export interface CommandDef {
    * unread; SETMETADATA streams its values likewise.
    */
   readonly syncLiteralsOnly?: boolean;
+  /**
+   * The server may send the tagged answer before it has read the whole
+   * command, and reads on (APPEND to a mailbox that fails to open; SETMETADATA
+   * after a bad entry): the command's bytes still follow as the wrapper reads
+   * them. For any other command such an early answer closes the session.
+   * These stream their literals: the server's command size limit does not apply.
+   */
+  readonly answersEarly?: boolean;
 }
 
 /** True when the advertised capabilities satisfy a command's requires list. */
@@ -62,7 +70,6 @@ export function advertised(requires: readonly string[], names: ReadonlySet<strin
 const ANY: readonly ImapState[] = ['not_authenticated', 'authenticated', 'selected'];
 const NOT_AUTH: readonly ImapState[] = ['not_authenticated'];
 const AUTH: readonly ImapState[] = ['authenticated', 'selected'];
-const AUTH_ONLY: readonly ImapState[] = ['authenticated'];
 const SELECTED: readonly ImapState[] = ['selected'];
 /** RFC 9051 appendix E: IMAP4rev2 includes these extensions. */
 const REV2 = 'IMAP4REV2';
@@ -94,7 +101,8 @@ const TABLE: readonly CommandDef[] = [
   def('AUTHENTICATE', NOT_AUTH, { effect: 'authenticate', secret: true }),
   def('LOGIN', NOT_AUTH, { effect: 'login', secret: true }),
   // Authenticated (6.3), also legal when a mailbox is selected.
-  def('ENABLE', AUTH_ONLY, { requires: ['ENABLE', REV2] }),
+  // RFC 5161 says authenticated state only; Dovecot takes it when a mailbox is selected too (QRESYNC clients rely on it).
+  def('ENABLE', AUTH, { requires: ['ENABLE', REV2] }),
   def('SELECT', AUTH, { effect: 'select' }),
   def('EXAMINE', AUTH, { effect: 'select' }),
   def('CREATE', AUTH),
@@ -106,7 +114,7 @@ const TABLE: readonly CommandDef[] = [
   def('LSUB', AUTH),
   def('NAMESPACE', AUTH, { requires: ['NAMESPACE', REV2] }),
   def('STATUS', AUTH),
-  def('APPEND', AUTH),
+  def('APPEND', AUTH, { answersEarly: true }),
   def('IDLE', AUTH, { effect: 'idle', requires: ['IDLE', REV2] }),
   def('NOTIFY', AUTH, { requires: ['NOTIFY'] }),
   def('GETQUOTA', AUTH, { requires: QUOTA }),
@@ -119,7 +127,7 @@ const TABLE: readonly CommandDef[] = [
   def('LISTRIGHTS', AUTH, { requires: ACL }),
   def('MYRIGHTS', AUTH, { requires: ACL }),
   def('GETMETADATA', AUTH, { requires: METADATA }),
-  def('SETMETADATA', AUTH, { requires: METADATA, syncLiteralsOnly: true }),
+  def('SETMETADATA', AUTH, { requires: METADATA, syncLiteralsOnly: true, answersEarly: true }),
   // COMPRESS=DEFLATE would compress the stream: the wrapper would be blind.
   def('COMPRESS', AUTH, { unsupported: 'COMPRESS is not available through this gateway' }),
   // Selected (6.4).

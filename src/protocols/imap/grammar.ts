@@ -127,7 +127,6 @@ function* append(inp: Input): G {
       const e = appendDateError(t.text);
       if (e) fail(e);
       yield* take(inp);
-      t = yield* peek(inp);
     }
     yield* appendMessage(inp);
     const after = yield* peek(inp);
@@ -200,17 +199,38 @@ function* getmetadata(inp: Input): G {
   else yield* astring(inp, 'entry');
 }
 
-/** SETMETADATA mailbox (entry value ...): values are nstrings (literal8 refused). */
+/**
+ * SETMETADATA mailbox (entry value ...): values are nstrings (literal8
+ * refused). An entry name is an atom or a quoted string under /private/ or
+ * /shared/, never a literal: Dovecot answers a bad name with BAD but reads
+ * on, and a literal in that place would be read with its '+' after the BAD
+ * (imap-metadata: the wrapper would take the literal for cancelled).
+ */
 function* setmetadata(inp: Input): G {
   yield* mailbox(inp);
   yield* listOf(
     inp,
     function* (i) {
-      yield* astring(i, 'entry');
+      const t = yield* take(i);
+      if (t.kind !== 'atom' && t.kind !== 'quoted') fail('entry name: expected an atom or a quoted string');
+      const name = t.kind === 'quoted' ? t.text.slice(1, -1) : t.kind === 'atom' ? t.text : '';
+      if (!isEntryName(name)) fail('entry name: not under /private/ or /shared/');
       yield* nstring(i, 'entry value');
     },
     'entry list',
   );
+}
+
+/** RFC 5464 entry: /private/… or /shared/…, no empty component, no wildcards, no trailing '/'. */
+function isEntryName(name: string): boolean {
+  const lower = name.toLowerCase();
+  const rest = lower.startsWith('/private/') ? name.slice(9) : lower.startsWith('/shared/') ? name.slice(8) : null;
+  if (!rest || rest.endsWith('/') || rest.includes('//') || rest.includes('*') || rest.includes('%')) return false;
+  for (let k = 0; k < rest.length; k++) {
+    const c = rest.charCodeAt(k);
+    if (c < 0x21 || c > 0x7e || c === 0x5c || c === 0x22) return false;
+  }
+  return true;
 }
 
 /** SEARCH [RETURN (options)] [CHARSET astring] search-key+ (RFC 9051, 4731). */

@@ -1,5 +1,6 @@
 import type { Protocol } from '../../core/protocol.js';
 import { ImapSession } from './session.js';
+import { ImapServerStarttls } from './server-starttls.js';
 
 /** 64 MiB: a large message with attachments; the literal is streamed, never buffered. */
 export const DEFAULT_MAX_LITERAL_SIZE = 64 * 1024 * 1024;
@@ -39,11 +40,21 @@ export const imap: Protocol = {
       default: DEFAULT_MAX_COMMAND_SIZE,
       doc: 'octets in one command, its lines and literals together',
     },
+    serverCommandLimit: {
+      kind: 'integer',
+      min: 1024,
+      max: 2 ** 30,
+      default: 65536,
+      doc: "the server's limit on one command with its literals (Dovecot imap_max_line_length); APPEND excepted",
+    },
   },
-  createSession: (_ctx, options) =>
+  serverStarttls: () => new ImapServerStarttls(),
+  createSession: (ctx, options) =>
     new ImapSession(options, {
+      tls: ctx.tls ?? 'none',
       maxLoginAttempts: options.extra['maxLoginAttempts'] as number,
       maxLiteralSize: options.extra['maxLiteralSize'] as number,
       maxCommandSize: options.extra['maxCommandSize'] as number,
+      serverCommandLimit: options.extra['serverCommandLimit'] as number,
     }),
 };

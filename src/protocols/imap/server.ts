@@ -117,6 +117,8 @@ type Mode = 'head' | 'pass' | 'cap' | 'literal';
  * passes bytes on as slices of the input wherever it does not rewrite.
  */
 export class ServerScanner {
+  /** Capabilities the wrapper adds to every list (STARTTLS it offers itself; LOGINDISABLED before TLS). */
+  addCapabilities: readonly string[] = [];
   private mode: Mode = 'head';
   private readonly head = Buffer.alloc(HEAD_MAX);
   private headLen = 0;
@@ -290,7 +292,7 @@ export class ServerScanner {
     this.capParts = [];
     this.capLen = 0;
     const c = this.current!;
-    const f = filterCapabilities(line, Math.min(c.capListStart, line.length), c.inCode);
+    const f = filterCapabilities(line, Math.min(c.capListStart, line.length), c.inCode, this.addCapabilities);
     out.push(f.line);
     return f.flags;
   }

@@ -26,10 +26,19 @@ const MAX_QUEUED_REPLIES = 32;
  */
 export const MAX_IN_FLIGHT = 128;
 
+/** Dovecot's imap-login line limit (IMAP_LOGIN_MAX_LINE_LENGTH). */
+export const PRE_LOGIN_LIMIT = 8192;
+/** Bytes below the server's limit at which the wrapper refuses a command. */
+export const SERVER_LIMIT_MARGIN = 64;
+
 export interface ImapLimits {
+  /** TLS toward the client (SessionContext.tls). */
+  readonly tls: 'none' | 'implicit' | 'starttls' | 'require';
   readonly maxLoginAttempts: number;
   readonly maxLiteralSize: number;
   readonly maxCommandSize: number;
+  /** The server's own limit on one command, literals included (Dovecot imap_max_line_length). */
+  readonly serverCommandLimit: number;
 }
 
 /**
@@ -57,6 +66,8 @@ interface Current {
   /** The command's argument grammar, fed token by token (null for a SASL exchange). */
   readonly parser: ArgParser | null;
   size: number;
+  /** The server sent the tagged answer while the command was still being read (APPEND, SETMETADATA). */
+  answered?: boolean;
 }
 
 /** Commands whose arguments are credentials. */
@@ -94,12 +105,28 @@ export class ImapSession implements ProtocolSession {
   private readonly inFlight = new Set<string>();
   /** The client is held because MAX_IN_FLIGHT commands await their answers. */
   private capHeld = false;
+  /** The client side runs inside TLS (implicit, or after STARTTLS). */
+  private secure: boolean;
   private readonly scanner = new ServerScanner();
 
   constructor(
     private readonly options: ProtocolOptions,
     private readonly limits: ImapLimits,
-  ) {}
+  ) {
+    this.secure = limits.tls === 'implicit';
+    this.scanner.addCapabilities = this.ownCapabilities();
+  }
+
+  /** The wrapper offers STARTTLS itself (tls = starttls or require) until TLS is on. */
+  private get offersStarttls(): boolean {
+    return !this.secure && (this.limits.tls === 'starttls' || this.limits.tls === 'require');
+  }
+
+  /** What the wrapper adds to the server's capability lists: STARTTLS, and LOGINDISABLED before TLS under require. */
+  private ownCapabilities(): string[] {
+    if (!this.offersStarttls) return [];
+    return this.limits.tls === 'require' ? ['STARTTLS', 'LOGINDISABLED'] : ['STARTTLS'];
+  }
 
   get state(): string {
     return this.mode === 'command' ? this.st : `${this.st}/${this.mode}`;
@@ -130,7 +157,11 @@ export class ImapSession implements ProtocolSession {
       case 'command': {
         const tagEnd = scanTag(line, contentEnd);
         if (tagEnd < 0) return 'line';
-        return beginsWithAnyCI(line, tagEnd + 1, contentEnd, SECRET_VERBS);
+        // LOGIN sent without a tag ("LOGIN alice secret") takes LOGIN for the tag.
+        if (beginsWithAnyCI(line, 0, contentEnd, SECRET_VERBS)) return 'line';
+        if (beginsWithAnyCI(line, tagEnd + 1, contentEnd, SECRET_VERBS)) return true;
+        // Before login any line may be a stray password: the log shows its tag only.
+        return this.st === 'not_authenticated';
       }
       default: {
         const never: never = this.mode;
@@ -186,7 +217,8 @@ export class ImapSession implements ProtocolSession {
       return this.refuse('pipelining', `over ${MAX_IN_FLIGHT} commands in progress`, tag, 'BAD', 'Too many commands in progress', secret, lost);
     }
     const v = this.judge(line, contentEnd, tag, verbEnd, verb, secret, lost);
-    if (v.kind === 'forward') this.inFlight.add(tag);
+    // A command the wrapper answered itself (STARTTLS) is not in flight.
+    if (v.kind === 'forward' && !v.keep) this.inFlight.add(tag);
     return v;
   }
 
@@ -204,12 +236,16 @@ export class ImapSession implements ProtocolSession {
       verbEnd = subEnd;
     }
     if (!cmd) return this.refuse('unknown_command', 'unknown command', tag, 'BAD', 'Unknown command', false, lost);
+    if (cmd.name === 'STARTTLS' && this.offersStarttls) return this.starttls(tag, verbEnd < contentEnd, lost);
     if (cmd.unsupported) return this.refuse('not_supported', `${cmd.name} not supported`, tag, 'BAD', cmd.unsupported, false, lost);
     if (cmd.requires && !advertised(cmd.requires, this.caps.names)) {
       return this.refuse('unknown_command', `${cmd.name}: the server did not advertise ${cmd.requires[0]!}`, tag, 'BAD', 'Unknown command', false, lost);
     }
     if (!cmd.states.includes(this.st)) {
       return this.refuse('bad_state', `${cmd.name} not allowed in state ${this.st}`, tag, 'BAD', 'Command not allowed in this state', secret, lost);
+    }
+    if ((cmd.effect === 'login' || cmd.effect === 'authenticate') && this.limits.tls === 'require' && !this.secure) {
+      return this.refuse('policy', `${cmd.name} before TLS (tls = require)`, tag, 'NO', '[PRIVACYREQUIRED] Use STARTTLS first', true, lost);
     }
     if (cmd.effect === 'login' && this.caps.loginDisabled) {
       return this.refuse('policy', 'LOGIN while the server advertises LOGINDISABLED', tag, 'NO', '[PRIVACYREQUIRED] LOGIN is disabled', true, lost);
@@ -230,8 +266,41 @@ export class ImapSession implements ProtocolSession {
         return this.refuse('bad_argument', 'initial response is not base64', tag, 'BAD', 'Invalid initial response', true);
       }
     }
-    if (line.length > this.limits.maxCommandSize) return this.refuse('too_large', `${cmd.name}: command over maxCommandSize`, tag, 'BAD', 'Command too large', secret);
+    if (line.length > this.limits.maxCommandSize || (!cmd.answersEarly && line.length > this.serverLimit())) {
+      return this.refuse('too_large', `${cmd.name}: command over the size limit`, tag, 'BAD', 'Command too large', secret);
+    }
     return this.complete(tag, cmd, true);
+  }
+
+  /**
+   * STARTTLS (RFC 9051 6.2.1), answered by the wrapper: only with nothing in
+   * flight and the server at a response boundary, so no server byte can land
+   * inside the handshake. Afterwards the capabilities the wrapper knew are
+   * forgotten (the client re-reads them; RFC 9051 says it must).
+   */
+  private starttls(tag: string, hasArgs: boolean, lost: boolean): ClientVerdict {
+    if (hasArgs) return this.refuse('bad_argument', 'STARTTLS takes no argument', tag, 'BAD', 'Too many arguments', false, lost);
+    if (this.st !== 'not_authenticated') return this.refuse('bad_state', 'STARTTLS after login', tag, 'BAD', 'Command not allowed in this state', false);
+    if (this.inFlight.size > 0 || !this.scanner.atBoundary || this.queued.length > 0) {
+      return this.refuse('pipelining', 'STARTTLS with commands in flight', tag, 'BAD', 'STARTTLS must be sent alone', false);
+    }
+    this.secure = true;
+    this.caps = NO_CAPABILITIES;
+    this.scanner.addCapabilities = this.ownCapabilities();
+    return { kind: 'forward', keep: true, toClient: crlf(`${tag} OK Begin TLS negotiation now`), startTls: true };
+  }
+
+  /**
+   * The most bytes of one command, literals included, the server reads
+   * whole: Dovecot counts them against imap_max_line_length (64 KiB; 8 KiB in
+   * imap-login before login) and answers a longer one with a BAD, then reads
+   * the rest as commands (skipping to the next LF). A margin below it covers
+   * what the server counts differently. APPEND and SETMETADATA stream their
+   * message and values and are not counted.
+   */
+  private serverLimit(): number {
+    const limit = this.st === 'not_authenticated' ? Math.min(PRE_LOGIN_LIMIT, this.limits.serverCommandLimit) : this.limits.serverCommandLimit;
+    return limit - SERVER_LIMIT_MARGIN;
   }
 
   private parserFor(cmd: CommandDef): ArgParser {
@@ -282,6 +351,16 @@ export class ImapSession implements ProtocolSession {
     if (c.size + lit.size > this.limits.maxCommandSize) {
       return this.refuse('too_large', 'command over maxCommandSize', c.tag, 'NO', '[TOOBIG] Command too large', secret, close);
     }
+    if (!c.cmd.answersEarly && c.size + lit.size > this.serverLimit()) {
+      return this.refuse('too_large', `${c.cmd.name}: command with its literals over the server's limit (serverCommandLimit)`, c.tag, 'NO', '[TOOBIG] Command too large', secret, close);
+    }
+    if (c.answered && !lit.nonSync) {
+      // Answered already: the server sends no '+' and ends the command after "{n}" (Dovecot,
+      // cmd-append.c); what the client sends next is a command for both.
+      this.cur = null;
+      this.mode = 'command';
+      return { kind: 'forward', secret };
+    }
     c.size += lit.size;
     this.cur = c;
     this.mode = 'rest';
@@ -298,6 +377,9 @@ export class ImapSession implements ProtocolSession {
     if (bad?.kind === 'refuse') return this.closeWith(bad.code, `${bad.reason} (inside a command)`, c.tag, 'Invalid characters in command', secret);
     c.size += line.length;
     if (c.size > this.limits.maxCommandSize) return this.closeWith('too_large', 'command over maxCommandSize', c.tag, 'Command too large', secret);
+    if (!c.cmd.answersEarly && c.size > this.serverLimit()) {
+      return this.closeWith('too_large', `${c.cmd.name}: command over the server's limit (serverCommandLimit)`, c.tag, 'Command too large', secret);
+    }
     const r = this.feedLine(c, line, 0, contentEnd);
     if (r.error) return this.closeWith(r.code, `${c.cmd.name}: ${r.error} (after a literal)`, c.tag, r.text, secret);
     if (r.literal) return this.literal(c, r.literal, false);
@@ -385,13 +467,13 @@ export class ImapSession implements ProtocolSession {
   serverData(chunk: Buffer): ServerVerdict {
     let release = false;
     let cancelRaw = false;
-    let close = false;
+    let close: string | null = null;
     const onResponse = (r: ServerResponse) => {
       if (r.caps) this.caps = r.caps;
       const a = this.onResponse(r);
       release ||= a.release;
       cancelRaw ||= a.cancelRaw;
-      close ||= a.close;
+      close ??= a.close;
     };
     const atBoundary = () => (this.queued.length > 0 ? this.queued.splice(0) : null);
     const out = this.scanner.feed(chunk, onResponse, atBoundary);
@@ -406,17 +488,20 @@ export class ImapSession implements ProtocolSession {
       }
     }
     if (close) {
-      return { toClient: [...(out ?? [chunk]), crlf('* BYE Too many failed login attempts')], close: true };
+      return { toClient: [...(out ?? [chunk]), crlf(`* BYE ${close}`)], close: true };
     }
     return { toClient: out, release, cancelRaw };
   }
 
-  private onResponse(r: ServerResponse): { release: boolean; cancelRaw: boolean; close: boolean } {
-    const none = { release: false, cancelRaw: false, close: false };
+  /** close: the BYE text when the session must end. */
+  private onResponse(r: ServerResponse): { release: boolean; cancelRaw: boolean; close: string | null } {
+    const none = { release: false, cancelRaw: false, close: null };
     const w = this.wait;
     switch (r.kind) {
       case 'continuation':
-        if (!w || w.kind === 'tagged') return none; // no '+' expected: passed on, nothing changes
+        // A '+' nothing waits for: the server reads the stream otherwise than the wrapper (it
+        // took bytes for a literal the wrapper judged as a command): nothing more can be followed.
+        if (!w || w.kind === 'tagged') return { ...none, close: 'Unexpected continuation from the server' };
         this.wait = null;
         if (w.kind === 'auth') {
           this.mode = 'auth';
@@ -430,6 +515,14 @@ export class ImapSession implements ProtocolSession {
         this.taggedSeen = true;
         this.inFlight.delete(r.tag);
         if (this.mode === 'idle' && r.tag === this.idleTag) this.mode = 'command';
+        if (this.mode === 'rest' && this.cur?.tag === r.tag && (!w || w.tag !== r.tag)) {
+          // The server answered a command the wrapper is still reading. APPEND and SETMETADATA do
+          // that and read on (Dovecot: a mailbox that fails to open, a bad entry name); any other
+          // command ended early on the server, which reads what follows as commands.
+          if (!this.cur.cmd.answersEarly) return { ...none, close: 'Server ended a command early' };
+          this.cur.answered = true;
+          return none;
+        }
         if (!w || r.tag !== w.tag) return none;
         this.wait = null;
         const cancelRaw = w.kind === 'literal';
@@ -437,7 +530,7 @@ export class ImapSession implements ProtocolSession {
           this.mode = 'command';
           this.cur = null;
         }
-        return { release: true, cancelRaw, close: this.applyTagged(w.cmd, r.word) };
+        return { release: true, cancelRaw, close: this.applyTagged(w.cmd, r.word) ? 'Too many failed login attempts' : null };
       }
       case 'untagged':
         if (r.word === 'BYE') this.st = 'logout';

@@ -1,5 +1,6 @@
 import type { Protocol } from '../../core/protocol.js';
 import { Pop3Session } from './session.js';
+import { Pop3ServerStarttls } from './server-starttls.js';
 
 /**
  * POP3 (RFC 1939, RFC 2449 CAPA, RFC 5034 AUTH). The default line limit is
@@ -27,8 +28,10 @@ export const pop3: Protocol = {
       doc: 'line limit for SASL responses during AUTH (GSSAPI tokens exceed 255 octets)',
     },
   },
-  createSession: (_ctx, options) =>
+  serverStarttls: () => new Pop3ServerStarttls(),
+  createSession: (ctx, options) =>
     new Pop3Session(options, {
+      tls: ctx.tls ?? 'none',
       maxLoginAttempts: options.extra['maxLoginAttempts'] as number,
       maxAuthLineLength: options.extra['maxAuthLineLength'] as number,
     }),

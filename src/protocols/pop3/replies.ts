@@ -55,6 +55,8 @@ function outcomeOf(head: Buffer): Outcome {
   return 'other';
 }
 
+const STLS_LINE = Buffer.from('STLS\r\n');
+
 /** True when the data line in head is exactly "STLS" and its ending (capability names are case-insensitive). */
 function isStlsLine(head: Buffer): boolean {
   const n = head.length;
@@ -74,11 +76,14 @@ function isStlsLine(head: Buffer): boolean {
  * up to its LF without a copy. So a 50 MB RETR
  * costs no memory, and a line of any length cannot grow a buffer.
  *
- * The only rewrites: STLS lines dropped from a CAPA list, a -ERR to a login
+ * The only rewrites: STLS lines dropped from a CAPA list (and the wrapper's
+ * own STLS added when it offers TLS), a -ERR to a login
  * command replaced by the one answer for every failed login, and wrapper
  * replies to refused pipelined lines put in their place in the reply order.
  */
 export class ReplyTracker {
+  /** Add STLS to CAPA lists: the wrapper offers STLS itself (tls = starttls/require, before TLS). */
+  offerStls = false;
   private readonly queue: Entry[] = [];
   /** Inside the current reply's multi-line body. */
   private inData = false;
@@ -235,7 +240,8 @@ export class ReplyTracker {
     if (complete && head[0] === 0x2e && (head.length === 2 || (head.length === 3 && head[1] === CR))) {
       this.inData = false;
       this.completeAtEol = { expected: cur, outcome: 'ok', rewritten: false };
-      return undefined;
+      // Our own STLS goes last in the list (the server's was dropped).
+      return cur.kind === 'capa' && this.offerStls ? Buffer.concat([STLS_LINE, head]) : undefined;
     }
     if (complete && cur.kind === 'capa' && isStlsLine(head)) return null;
     return undefined;

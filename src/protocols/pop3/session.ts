@@ -19,6 +19,11 @@ const SASL_CANCEL = Buffer.from('*\r\n');
  */
 export const MAX_PENDING = 64;
 
+/** The go-ahead for STLS (RFC 2595 section 4). */
+const STLS_GO_AHEAD = Buffer.from('+OK Begin TLS negotiation\r\n');
+/** Commands refused before TLS when tls = require. */
+const CREDENTIAL_KINDS: ReadonlySet<string> = new Set(['user', 'pass', 'apop', 'auth']);
+
 /** Verbs whose arguments are credentials. */
 const CREDENTIAL_VERBS = ['PASS', 'APOP', 'AUTH'];
 
@@ -32,6 +37,8 @@ const REPLIES: Readonly<Record<WrapperReply, Buffer>> = {
 };
 
 export interface Pop3Limits {
+  /** TLS toward the client (SessionContext.tls). */
+  readonly tls: 'none' | 'implicit' | 'starttls' | 'require';
   readonly maxLoginAttempts: number;
   /** Line limit while an AUTH exchange runs: SASL responses (GSSAPI) outgrow 255 octets. */
   readonly maxAuthLineLength: number;
@@ -56,6 +63,8 @@ export class Pop3Session implements ProtocolSession {
   private framerMax: number;
   private readonly tracker = new ReplyTracker({ kind: 'greeting', multi: false, held: false });
   private readonly strict: ProtocolOptions;
+  /** The client side runs inside TLS (implicit, or after STLS). */
+  private secure: boolean;
 
   constructor(
     private readonly options: ProtocolOptions,
@@ -64,6 +73,13 @@ export class Pop3Session implements ProtocolSession {
     // RFC 1939: only CRLF ends a line; NUL and bare CR never belong in a command.
     this.strict = { ...options, lineEnding: 'crlf', allowNul: false, allowBareCr: false, forwardUnterminated: false };
     this.framerMax = options.maxLineLength;
+    this.secure = limits.tls === 'implicit';
+    this.tracker.offerStls = this.offersStls;
+  }
+
+  /** The wrapper offers STLS (RFC 2595) itself, until TLS is on. */
+  private get offersStls(): boolean {
+    return !this.secure && (this.limits.tls === 'starttls' || this.limits.tls === 'require');
   }
 
   get state(): Pop3State {
@@ -104,7 +120,10 @@ export class Pop3Session implements ProtocolSession {
     }
     const spec = COMMANDS.get(verb);
     if (!spec) return this.refuse('unknown_command', 'unknown command', 'unknown command', secret);
-    if (spec.kind === 'stls') return this.refuse('not_supported', 'STLS is not available through the wrapper', 'STLS not available', false);
+    if (spec.kind === 'stls') return this.stls(contentEnd > verb.length);
+    if (this.limits.tls === 'require' && !this.secure && CREDENTIAL_KINDS.has(spec.kind)) {
+      return this.refuse('policy', `${spec.verb} before TLS (tls = require)`, 'TLS required: use STLS first', spec.secret || secret);
+    }
     if (!spec.states.has(this.phase)) return this.refuse('bad_state', `${spec.verb} not valid in ${this.phase}`, 'command not valid in this state', spec.secret || secret);
     if (spec.kind === 'pass' && this.user === 'none') return this.refuse('bad_state', 'PASS without an accepted USER', 'USER first', true);
     const argError = spec.args(line, verb.length, contentEnd);
@@ -118,6 +137,21 @@ export class Pop3Session implements ProtocolSession {
     };
     if (spec.kind === 'quit') this.phase = 'update';
     return this.forward(expected, spec.secret);
+  }
+
+  /**
+   * STLS (RFC 2595), answered by the wrapper: only in AUTHORIZATION before a
+   * USER, with no reply owed (so no server byte can land inside the
+   * handshake). After it the session starts over in AUTHORIZATION.
+   */
+  private stls(hasArgs: boolean): ClientVerdict {
+    if (!this.offersStls) return this.refuse('not_supported', this.secure ? 'STLS inside TLS' : 'STLS is not offered (tls = none)', 'STLS not available', false);
+    if (hasArgs) return this.refuse('bad_argument', 'STLS takes no argument', 'invalid arguments', false);
+    if (this.phase !== 'authorization' || this.user !== 'none') return this.refuse('bad_state', 'STLS after USER or outside AUTHORIZATION', 'command not valid in this state', false);
+    if (this.tracker.pending > 0) return this.refuse('pipelining', 'STLS with replies outstanding', 'STLS must be sent alone', false);
+    this.secure = true;
+    this.tracker.offerStls = false;
+    return { kind: 'forward', keep: true, toClient: STLS_GO_AHEAD, startTls: true };
   }
 
   clientOverlong(): ClientVerdict {

@@ -25,46 +25,16 @@ export interface Poison {
  */
 export const MAX_UNFOLDED = 65536;
 
-const HOLD_BLOCK = 65536;
-
 /**
- * Bytes of one held message, copied into 64 KiB blocks: memory is the
- * message's size plus at most one block, however many small lines it has.
- * Bounded by the caller (holdLimit).
+ * The message could not be kept whole: the process's held bodies have spent
+ * bodyHoldTotal and the spool (spoolMax) is full or unusable. A temporary
+ * failure (RFC 3463 4.3.1): the client may try again later.
  */
-export class HeldBody {
-  private blocks: Buffer[] = [];
-  private cur: Buffer | null = null;
-  private used = 0;
-  size = 0;
-
-  append(bytes: Buffer): void {
-    let pos = 0;
-    while (pos < bytes.length) {
-      if (!this.cur || this.used === this.cur.length) {
-        if (this.cur) this.blocks.push(this.cur);
-        this.cur = Buffer.allocUnsafe(HOLD_BLOCK);
-        this.used = 0;
-      }
-      const n = Math.min(bytes.length - pos, this.cur.length - this.used);
-      bytes.copy(this.cur, this.used, pos, pos + n);
-      this.used += n;
-      pos += n;
-    }
-    this.size += bytes.length;
-  }
-
-  /** The held bytes, in order; the holder is empty afterwards. */
-  take(): Buffer[] {
-    const out = this.blocks;
-    if (this.cur && this.used > 0) out.push(this.cur.subarray(0, this.used));
-    this.blocks = [];
-    this.cur = null;
-    this.used = 0;
-    this.size = 0;
-    return out;
-  }
-}
+export const NO_STORAGE: Poison = {
+  code: 'no_storage',
+  reason: 'held bodies of the process over bodyHoldTotal and the spool full (spoolMax) or unusable',
+  reply: '452 4.3.1 Insufficient system storage\r\n',
+};
 
 /** Stands for "a header too long to check" where a matching rule is expected. */
 const TOO_LONG: LineMatcher = { source: `<a folded header longer than ${MAX_UNFOLDED} bytes>`, test: () => true };
@@ -139,6 +109,11 @@ export class BodyScan {
       if (hit) return this.blocked(hit);
     }
     return { kind: 'line', poison: null };
+  }
+
+  /** The held bytes could not be kept (NO_STORAGE): the message is refused at its end, unless it already was. */
+  storageFull(): void {
+    if (!this.poison) this.setPoison(NO_STORAGE);
   }
 
   /** A text line longer than the limit was discarded by the framer: the message cannot go through whole. */

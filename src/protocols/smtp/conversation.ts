@@ -1,6 +1,7 @@
+import { memoryHoldStore, type ByteSource, type HeldBytes } from '../../core/hold.js';
 import type { ClientVerdict, ProtocolOptions, RefusalCode, ServerVerdict, SessionContext, WrapperReply } from '../../core/protocol.js';
 import { escapeForLog } from '../../log/escape.js';
-import { BodyScan, HeldBody } from './body.js';
+import { BodyScan } from './body.js';
 import type { State } from './commands.js';
 import { smtpPolicy, type SmtpPolicy } from './policy.js';
 import { filterEhlo, ReplyReader, type Capabilities, type Reply } from './replies.js';
@@ -20,7 +21,7 @@ export type Pending =
   | { readonly kind: 'dot' | 'wDot'; readonly release: boolean; readonly tx: Tx; readonly size: number }
   | { readonly kind: 'bdat'; readonly release: boolean; readonly last: boolean; readonly tx: Tx; readonly size: number }
   | { readonly kind: 'wRset' | 'wCancel' | 'holdData'; readonly release: boolean }
-  | { readonly kind: 'wData'; readonly release: boolean; readonly body: Buffer[] }
+  | { readonly kind: 'wData'; readonly release: boolean; readonly body: ByteSource }
   | { readonly kind: 'local'; readonly release: boolean; readonly bytes: Buffer };
 
 /**
@@ -40,13 +41,20 @@ export interface Tx {
 
 export const newTx = (from: string | null = null, fromDomain = ''): Tx => ({ from, fromDomain, rcpts: [], nrcpt: 0, bdatBytes: 0, bdatUsed: false });
 
-const CRLF_DOT_CRLF = Buffer.from('.\r\n');
+export const CRLF_DOT_CRLF = Buffer.from('.\r\n');
 export const RSET = Buffer.from('RSET\r\n');
 export const DATA = Buffer.from('DATA\r\n');
 export const CANCEL = Buffer.from('*\r\n');
 const R354 = Buffer.from('354 End data with <CR><LF>.<CR><LF>\r\n');
 const NO_RCPT = Buffer.from('554 5.5.1 Error: no valid recipients\r\n');
 const b = (s: string) => Buffer.from(s, 'latin1');
+
+/** What replies in one server chunk do besides the client's bytes. */
+interface Effects {
+  release: boolean;
+  maxLineLength: number | undefined;
+  stream: ByteSource | undefined;
+}
 
 /** Most recipients named in one log line; the count is always given. */
 const MAX_LOGGED_RCPT = 20;
@@ -77,13 +85,24 @@ export abstract class Conversation {
   /** Recipients this session (sent and not refused): maxRcpt counts these. */
   protected rcptCount = 0;
   protected scan: BodyScan | null = null;
-  protected held: HeldBody | null = null;
+  protected held: HeldBytes | null = null;
+  /** The server said it is closing (an unsolicited 421): once it is gone, nothing the client sends can be answered. */
+  private serverClosing = false;
 
   constructor(
     protected readonly ctx: SessionContext,
     protected readonly options: ProtocolOptions,
   ) {
     this.policy = smtpPolicy(options);
+    this.secure = ctx.tls === 'implicit';
+  }
+
+  /** The client side runs inside TLS (implicit, or after STARTTLS). */
+  protected secure: boolean;
+
+  /** The wrapper offers STARTTLS (RFC 3207) itself, until TLS is on. */
+  protected get offersStarttls(): boolean {
+    return !this.secure && (this.ctx.tls === 'starttls' || this.ctx.tls === 'require');
   }
 
   get state(): string {
@@ -94,7 +113,7 @@ export abstract class Conversation {
     if (this.tx.nrcpt === 0) return { ok: false, reply: NO_RCPT };
     this.st = 'data';
     this.scan = new BodyScan(this.policy.blockBody, this.policy.holdLimit);
-    this.held = new HeldBody();
+    this.held = (this.ctx.holdStore ?? memoryHoldStore).create();
     return { ok: true, reply: R354 };
   }
 
@@ -153,7 +172,7 @@ export abstract class Conversation {
     const out: Buffer[] = [];
     const toServer: Buffer[] = [];
     const notes: string[] = [];
-    const fx = { release: false, maxLineLength: undefined as number | undefined };
+    const fx: Effects = { release: false, maxLineLength: undefined, stream: undefined };
     for (const r of this.reader.feed(chunk)) {
       if (r.code === null) out.push(...r.lines);
       else this.onReply(r, out, toServer, notes, fx);
@@ -163,19 +182,23 @@ export abstract class Conversation {
       toClient: out,
       ...(fx.release ? { release: true } : {}),
       ...(toServer.length > 0 ? { toServer } : {}),
+      ...(fx.stream ? { stream: fx.stream } : {}),
       ...(fx.maxLineLength !== undefined ? { maxLineLength: fx.maxLineLength } : {}),
       ...(notes.length > 0 ? { notes } : {}),
     };
   }
 
-  private onReply(r: Reply, out: Buffer[], toServer: Buffer[], notes: string[], fx: { release: boolean; maxLineLength: number | undefined }): void {
+  private onReply(r: Reply, out: Buffer[], toServer: Buffer[], notes: string[], fx: Effects): void {
     const code = r.code!;
     const ok = code >= 200 && code < 300;
     const p = this.pending.shift();
     if (!p) {
       // The greeting, or an unsolicited reply (421 before closing).
       if (this.st === 'greeting') this.st = 'connected';
-      else if (code === 421) this.st = 'quit';
+      else if (code === 421) {
+        this.st = 'quit';
+        this.serverClosing = true;
+      }
       out.push(...r.lines);
       return;
     }
@@ -188,7 +211,12 @@ export abstract class Conversation {
           this.resetTx();
           this.st = 'ready';
           if (p.ehlo) {
-            const f = filterEhlo(r.lines, { dropChunking: this.policy.holdBody, maxSize: this.policy.sizeLimit });
+            const f = filterEhlo(r.lines, {
+              dropChunking: this.policy.holdBody,
+              maxSize: this.policy.sizeLimit,
+              starttls: this.offersStarttls,
+              hideAuth: this.ctx.tls === 'require' && !this.secure,
+            });
             this.caps = f.caps;
             out.push(...f.lines);
             return;
@@ -245,9 +273,11 @@ export abstract class Conversation {
         return;
       case 'wData':
         if (code === 354) {
-          toServer.push(...p.body, CRLF_DOT_CRLF);
+          // The shell streams the body (memory blocks, then the spool file) and its ".".
+          fx.stream = p.body;
           return;
         }
+        p.body.release();
         // The server would not take the message: its answer is the client's, and RSET clears its transaction.
         this.pending.shift(); // the wDot that was to follow
         this.pending.unshift({ kind: 'wRset', release: true });
@@ -265,7 +295,7 @@ export abstract class Conversation {
   }
 
   /** Our replies and held DATAs whose turn has come. */
-  private drain(out: Buffer[], fx: { release: boolean; maxLineLength: number | undefined }): void {
+  private drain(out: Buffer[], fx: Effects): void {
     for (;;) {
       const head = this.pending[0];
       if (!head || (head.kind !== 'local' && head.kind !== 'holdData')) return;
@@ -294,6 +324,22 @@ export abstract class Conversation {
     const mid = this.st === 'greeting' || this.st === 'data' || this.st === 'auth';
     const owed = mid || this.pending.some((p) => p.kind !== 'local' && p.kind !== 'holdData');
     return owed && this.st !== 'quit' ? [this.reply('unavailable')!] : null;
+  }
+
+  /**
+   * A body arriving after the server left can reach no one, nor can anything
+   * after its 421: the shell then stops reading the client at once (a slow
+   * client would otherwise be read, and its body held, until the idle timeout).
+   */
+  stopOnServerEnd(): boolean {
+    return this.st === 'data' || this.serverClosing;
+  }
+
+  /** The session is over: the held body and any body waiting for its 354 give back their memory and disk. */
+  close(): void {
+    this.held?.release();
+    this.held = null;
+    for (const p of this.pending) if (p.kind === 'wData') p.body.release();
   }
 
   reply(kind: WrapperReply): Buffer | undefined {

@@ -1,6 +1,7 @@
 import type { Protocol } from '../../core/protocol.js';
 import { SMTP_OPTIONS, smtpPolicy } from './policy.js';
 import { SmtpSession } from './session.js';
+import { SmtpServerStarttls } from './server-starttls.js';
 
 /**
  * SMTP (RFC 5321 with SIZE, PIPELINING, 8BITMIME, SMTPUTF8, CHUNKING, AUTH;
@@ -16,5 +17,11 @@ export const smtp: Protocol = {
   options: SMTP_OPTIONS,
   // Compiles blockBodyList and checks relayIpList when the configuration is read.
   checkOptions: (options) => void smtpPolicy(options),
+  // The process-wide budget and spool for held bodies; none when bodies stream.
+  holdLimits: (options) => {
+    const p = smtpPolicy(options);
+    return p.holdBody ? p.hold : null;
+  },
+  serverStarttls: (ctx) => new SmtpServerStarttls(ctx),
   createSession: (ctx, options) => new SmtpSession(ctx, options),
 };

@@ -1,4 +1,5 @@
 import { BlockList, isIP, isIPv4 } from 'node:net';
+import type { HoldLimits } from '../../core/hold.js';
 import type { OptionTable } from '../../core/options.js';
 import type { LineMatcher, ProtocolOptions } from '../../core/protocol.js';
 import { compileLinear } from '../../core/safe-regex.js';
@@ -21,7 +22,18 @@ export const SMTP_OPTIONS: OptionTable = {
   relayStrict: { kind: 'boolean', default: false, doc: 'only recipient domains count for relayDomainList (the seed also counts the sender\'s)' },
   bodyHoldLimit: {
     kind: 'integer', min: 1024, max: 1073741824, default: 10485760,
-    doc: 'bytes of one message held in memory while a body policy checks it; larger ones are refused (552)',
+    doc: 'bytes of one message held while a body policy checks it; larger ones are refused (552)',
+  },
+  // One accepted RCPT (no login) lets a client make the wrapper hold bodyHoldLimit:
+  // these bound all held bodies of the process, in memory and then on disk.
+  bodyHoldTotal: {
+    kind: 'integer', min: 65536, max: 68719476736, default: 67108864,
+    doc: 'bytes of memory all held bodies of the process may take; past it a body goes on in a spool file',
+  },
+  spoolDir: { kind: 'string', default: null, doc: 'directory for spooled bodies (ours, mode 0700); default $TMPDIR/protowrap-spool-<uid>' },
+  spoolMax: {
+    kind: 'integer', min: 0, max: 1099511627776, default: 1073741824,
+    doc: 'bytes all spooled bodies of the process may take on disk, 0 = no spool; past it 452 4.3.1',
   },
   textLineLength: { kind: 'integer', min: 78, max: 1048576, default: 998, doc: 'bytes per DATA text line, CRLF excluded (RFC 5321: 1000 with CRLF)' },
   authLineLength: { kind: 'integer', min: 510, max: 1048576, default: 12288, doc: 'bytes per AUTH response line (RFC 4954: 12288)' },
@@ -54,6 +66,8 @@ export interface SmtpPolicy {
   readonly sizeLimit: number;
   /** Most bytes of one held message (the smaller of maxMsgSize and bodyHoldLimit). */
   readonly holdLimit: number;
+  /** All held bodies of the process: bodyHoldTotal, spoolMax, spoolDir. */
+  readonly hold: HoldLimits;
   readonly commandLineLength: number;
   readonly textLineLength: number;
   readonly authLineLength: number;
@@ -141,6 +155,9 @@ export function smtpPolicy(o: ProtocolOptions): SmtpPolicy {
   const holdBody = blockBody.length > 0 || maxMsgSize > 0;
   const holdLimit = maxMsgSize > 0 ? Math.min(maxMsgSize, bodyHoldLimit) : bodyHoldLimit;
   const relayIp = compileIpRules(list('relayIpList'));
+  const spoolDir = (x['spoolDir'] as string | null | undefined) ?? null;
+  // Files are created in it by name: a relative path would depend on the working directory.
+  if (spoolDir !== null && !spoolDir.startsWith('/')) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'spoolDir', `expected an absolute path, got ${JSON.stringify(spoolDir)}`);
   const relayDomains = list('relayDomainList').map((d) => d.trim().toLowerCase()).filter((d) => d.length > 0);
   const policy: SmtpPolicy = {
     blockAddr: list('blockAddrList').map((a) => a.trim().toLowerCase()).filter((a) => a.length > 0),
@@ -153,6 +170,7 @@ export function smtpPolicy(o: ProtocolOptions): SmtpPolicy {
     relayControl: relayIp.any || relayDomains.length > 0,
     holdBody,
     holdLimit,
+    hold: { memory: int('bodyHoldTotal'), disk: int('spoolMax'), dir: spoolDir },
     sizeLimit: holdBody ? holdLimit : 0,
     commandLineLength: o.maxLineLength,
     textLineLength: int('textLineLength'),

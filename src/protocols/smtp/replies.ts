@@ -132,6 +132,10 @@ export interface EhloFilter {
   readonly dropChunking: boolean;
   /** Advertise at most this SIZE (0: leave SIZE alone). */
   readonly maxSize: number;
+  /** Add STARTTLS: the wrapper offers it itself (tls = starttls/require, before TLS). */
+  readonly starttls?: boolean;
+  /** Leave the AUTH line out (tls = require, before TLS); its mechanisms are still recorded. */
+  readonly hideAuth?: boolean;
 }
 
 /**
@@ -176,6 +180,7 @@ export function filterEhlo(lines: readonly Buffer[], f: EhloFilter): { lines: Bu
         break;
       case 'AUTH':
         for (const m of line.toString('latin1', argStart, contentEnd).split(' ')) if (m.length > 0) caps.auth.add(m.toUpperCase());
+        if (f.hideAuth) continue;
         break;
       case 'SIZE': {
         sized = true;
@@ -196,6 +201,7 @@ export function filterEhlo(lines: readonly Buffer[], f: EhloFilter): { lines: Bu
   }
   // A server that states no limit still gets ours announced (RFC 1870), so clients can declare SIZE=.
   if (!sized && f.maxSize > 0) kept.push(Buffer.from(`${lines[0]!.toString('latin1', 0, 3)}-SIZE ${f.maxSize}\r\n`, 'latin1'));
+  if (f.starttls) kept.push(Buffer.from(`${lines[0]!.toString('latin1', 0, 3)}-STARTTLS\r\n`, 'latin1'));
   // Separators: "-" on every line but the last, " " on the last.
   const out = kept.map((l, i) => {
     const want = i === kept.length - 1 ? 0x20 : 0x2d;

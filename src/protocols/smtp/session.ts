@@ -3,11 +3,12 @@ import type { LineEnding } from '../../core/framer.js';
 import type { ClientVerdict, ProtocolSession, RefusalCode, Secrecy } from '../../core/protocol.js';
 import { checkLine } from '../generic.js';
 import { checkDomainArg, checkText, COMMANDS, isBase64, parseAuth, parseBdat, parseEnvelope, type Verb } from './commands.js';
-import { CANCEL, Conversation, DATA, MAX_PENDING, newTx, RSET } from './conversation.js';
+import { CANCEL, Conversation, CRLF_DOT_CRLF, DATA, MAX_PENDING, newTx, RSET } from './conversation.js';
 import { decimal, isError, type ParsedPath } from './path.js';
 import { domainListed, ipAllowed, senderBlocked } from './policy.js';
 
 const AUTH_VERB = ['AUTH'];
+const STARTTLS_GO_AHEAD = Buffer.from('220 2.0.0 Ready to start TLS\r\n');
 
 /**
  * The client side of an SMTP session: every line judged against the command
@@ -35,7 +36,10 @@ export class SmtpSession extends Conversation implements ProtocolSession {
   lineSecrecy(line: Buffer, contentEnd: number): Secrecy {
     if (this.st === 'auth') return 'line';
     if (this.st === 'data') return false;
-    return beginsWithAnyCI(line, 0, contentEnd, AUTH_VERB);
+    if (beginsWithAnyCI(line, 0, contentEnd, AUTH_VERB)) return true;
+    // A SASL response sent behind an AUTH that got no 334 (refused, or pipelined before EHLO) is
+    // base64 and no command: hidden whole. A real verb is never mistaken for one (QUIT is base64 too).
+    return contentEnd >= 4 && isBase64(line, 0, contentEnd) && !COMMANDS.has(verbOf(line, 0, contentEnd)) ? 'line' : false;
   }
 
   clientLine(line: Buffer, contentEnd: number, ending: LineEnding): ClientVerdict {
@@ -66,8 +70,9 @@ export class SmtpSession extends Conversation implements ProtocolSession {
         return this.earlyTalker();
       case 'data':
         if (this.held) {
-          // Kept, not forwarded: the message is refused when its end comes.
+          // Kept, not forwarded: the message is refused when its end comes; nothing of it is kept meanwhile.
           this.scan!.overlong(this.policy.textLineLength);
+          this.held.release();
           return { kind: 'forward', keep: true };
         }
         // The server has part of the message and can only be stopped by closing.
@@ -98,7 +103,10 @@ export class SmtpSession extends Conversation implements ProtocolSession {
     const verb = verbOf(line, 0, end);
     const spec = COMMANDS.get(verb);
     if (!spec) return this.refuse('unknown_command', 'unknown command', '500 5.5.2 Error: command not recognized\r\n');
-    if (spec.verb === 'STARTTLS') return this.refuse('not_supported', 'STARTTLS is not offered through the wrapper', '502 5.5.1 Error: command not implemented\r\n');
+    if (spec.verb === 'STARTTLS') {
+      if (this.offersStarttls) return this.starttls(verb.length, end);
+      return this.refuse('not_supported', 'STARTTLS is not offered through the wrapper', '502 5.5.1 Error: command not implemented\r\n');
+    }
     if (!spec.states.includes(this.st)) {
       return this.refuse('bad_state', `${verb} not allowed in state ${this.st}`, this.helo || verb === 'EHLO' ? '503 5.5.1 Error: bad sequence of commands\r\n' : '503 5.5.1 Error: send HELO/EHLO first\r\n');
     }
@@ -157,6 +165,9 @@ export class SmtpSession extends Conversation implements ProtocolSession {
         return this.send({ kind: 'other', release: true }, true);
       }
       case 'AUTH': {
+        if (this.ctx.tls === 'require' && !this.secure) {
+          return { ...this.refuse('policy', 'AUTH before TLS (tls = require)', '530 5.7.0 Must issue a STARTTLS command first\r\n'), secret: true };
+        }
         if (this.authenticated) return this.refuse('bad_state', 'already authenticated', '503 5.5.1 Error: already authenticated\r\n', true);
         const p = parseAuth(line, a, end, this.caps.auth);
         if (isError(p)) return { ...this.refuse('bad_argument', `AUTH: ${p.error}`, '504 5.5.4 Unrecognized authentication type\r\n'), secret: true };
@@ -212,6 +223,26 @@ export class SmtpSession extends Conversation implements ProtocolSession {
     return this.send({ kind: 'rcpt', release: hold, addr: env.path.address, tx: this.tx }, hold);
   }
 
+  /**
+   * STARTTLS (RFC 3207), answered by the wrapper: outside a transaction,
+   * before AUTH, with no reply owed (so no server byte can land inside the
+   * handshake). Afterwards the session is back before EHLO, as the RFC says:
+   * a MAIL before the new EHLO gets 503, and the server resets its own state
+   * at that EHLO.
+   */
+  private starttls(verbEnd: number, end: number): ClientVerdict {
+    if (verbEnd < end) return this.refuse('bad_argument', 'STARTTLS takes no argument', '501 5.5.4 Syntax: STARTTLS\r\n');
+    if (this.st === 'mail' || this.st === 'rcpt') return this.refuse('bad_state', 'STARTTLS inside a transaction', '503 5.5.1 Error: MAIL transaction in progress\r\n');
+    if (this.authenticated) return this.refuse('bad_state', 'STARTTLS after AUTH', '503 5.5.1 Error: already authenticated\r\n');
+    if (this.pending.length > 0) return this.refuse('pipelining', 'STARTTLS with replies outstanding', '503 5.5.1 Error: STARTTLS must be the last command of a group\r\n');
+    this.secure = true;
+    this.st = 'connected';
+    this.helo = false;
+    this.resetTx();
+    this.caps = { pipelining: false, chunking: false, smtputf8: false, auth: new Set() };
+    return { kind: 'forward', keep: true, toClient: STARTTLS_GO_AHEAD, startTls: true };
+  }
+
   private unsupported(why: string): ClientVerdict {
     return this.refuse('not_supported', why, '555 5.5.4 Unsupported parameter\r\n');
   }
@@ -248,7 +279,10 @@ export class SmtpSession extends Conversation implements ProtocolSession {
     const cmd = this.policy.commandLineLength;
     if (step.kind === 'line') {
       if (this.held) {
-        if (!step.poison) this.held.append(line);
+        // Past the process's memory budget and spool: refused (452) at the end of the data.
+        if (!step.poison && this.held.append(line) === 'full') scan.storageFull();
+        // A message that will be refused keeps nothing (release() is idempotent).
+        if (scan.poison) this.held.release();
         return { kind: 'forward', keep: true };
       }
       if (step.poison) return { ...this.refuse(step.poison.code, step.poison.reason, '554 5.6.0 Error: message refused\r\n'), close: true };
@@ -263,11 +297,12 @@ export class SmtpSession extends Conversation implements ProtocolSession {
     this.resetTx();
     if (!held) return this.send({ kind: 'dot', release: true, tx, size: scan.size }, true, cmd);
     if (scan.poison) {
+      held.release();
       // Discarded: the server saw no DATA; RSET ends its transaction and its reply is ours.
       this.pending.push({ kind: 'wRset', release: true });
       return { ...this.refuse(scan.poison.code, scan.poison.reason, scan.poison.reply, false, envelope), toServer: [RSET], hold: true };
     }
-    this.pending.push({ kind: 'wData', release: false, body: held.take() }, { kind: 'wDot', release: true, tx, size: scan.size });
+    this.pending.push({ kind: 'wData', release: false, body: held.take(CRLF_DOT_CRLF) }, { kind: 'wDot', release: true, tx, size: scan.size });
     return { kind: 'forward', keep: true, toServer: [DATA], hold: true, maxLineLength: cmd };
   }
 

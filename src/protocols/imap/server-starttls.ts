@@ -1,0 +1,63 @@
+import { lineText, ReplyLines, shown, type ServerStarttlsDialogue, type ServerStarttlsStep } from '../../core/server-starttls.js';
+
+type State = 'greeting' | 'starttls' | 'done';
+
+/** The tag of our STARTTLS: never seen by the client, whose tags start after TLS. */
+const TAG = 'pw0';
+
+/**
+ * IMAP's STARTTLS (RFC 9051 §6.2.1) done by the wrapper toward the server:
+ * the greeting (* OK), `pw0 STARTTLS`, untagged lines skipped, `pw0 OK`, the
+ * handshake. The greeting is replayed without its [CAPABILITY …] code: that
+ * list is from before TLS (STARTTLS, LOGINDISABLED) and RFC 9051 makes the
+ * client discard it after TLS anyway; without it, the client (and the
+ * wrapper's IMAP session, which follows what the server advertises) asks
+ * CAPABILITY and gets the list that holds now.
+ */
+export class ImapServerStarttls implements ServerStarttlsDialogue {
+  private state: State = 'greeting';
+  private readonly lines = new ReplyLines();
+  private greeting: Buffer = Buffer.alloc(0);
+
+  start(): Buffer | null {
+    return null;
+  }
+
+  feed(bytes: Buffer): ServerStarttlsStep {
+    if (this.state === 'done') return { kind: 'fail', reason: 'server bytes after its STARTTLS reply, before TLS' };
+    if (!this.lines.push(bytes)) return { kind: 'fail', reason: 'server sent too much before TLS' };
+    for (let line = this.lines.next(); line; line = this.lines.next()) {
+      const text = lineText(line);
+      switch (this.state) {
+        case 'greeting': {
+          // PREAUTH: already logged in, no STARTTLS possible; BYE: refused.
+          if (!/^\* OK( |$)/i.test(text)) return { kind: 'fail', reason: `server greeting ${shown(line)}` };
+          if (this.lines.pending > 0) return { kind: 'fail', reason: 'server sent more than its greeting before a command' };
+          this.greeting = withoutCapabilities(this.lines.take());
+          this.state = 'starttls';
+          return { kind: 'send', bytes: Buffer.from(`${TAG} STARTTLS\r\n`, 'latin1') };
+        }
+        case 'starttls': {
+          if (text.startsWith('* ')) continue;
+          if (!text.toUpperCase().startsWith(`${TAG.toUpperCase()} `)) return { kind: 'fail', reason: `unexpected server line ${shown(line)}` };
+          if (!/^\S+ OK( |$)/i.test(text)) return { kind: 'fail', reason: `server refused STARTTLS: ${shown(line)}` };
+          if (this.lines.pending > 0) return { kind: 'fail', reason: 'server bytes after its STARTTLS reply, before TLS' };
+          this.state = 'done';
+          return { kind: 'handshake', greeting: this.greeting };
+        }
+        default: {
+          const never: never = this.state;
+          throw new Error(`unknown state ${String(never)}`);
+        }
+      }
+    }
+    return { kind: 'more' };
+  }
+}
+
+/** `* OK [CAPABILITY …] text` → `* OK text`, line ending kept; any other greeting unchanged. */
+export function withoutCapabilities(greeting: Buffer): Buffer {
+  const s = greeting.toString('latin1');
+  const m = /^(\* OK )\[CAPABILITY [^\]\r\n]*\] ?/i.exec(s);
+  return m ? Buffer.from(m[1] + s.slice(m[0].length), 'latin1') : greeting;
+}
