@@ -79,10 +79,17 @@ export function acceptTls(raw: Socket | Duplex, ctx: SecureContext): Promise<TLS
     const closed = () => fail(new Error('connection closed during the TLS handshake'));
     sock.once('error', fail);
     sock.once('close', closed);
+    sock.once('end', closed);
+    // A peer that leaves mid-handshake may show it on the plain socket only.
+    raw.once('close', closed);
+    raw.once('end', closed);
     sock.once('secure', () => {
       clearTimeout(timer);
       sock.removeListener('error', fail);
       sock.removeListener('close', closed);
+      sock.removeListener('end', closed);
+      raw.removeListener('close', closed);
+      raw.removeListener('end', closed);
       resolve(sock);
     });
   });

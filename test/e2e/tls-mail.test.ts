@@ -304,3 +304,57 @@ print(m.login('alice','secret')); print(m.logout())`,
     }
   });
 });
+
+describe('TLS toward the client: certificates re-read on SIGHUP (standalone)', () => {
+  it('new connections get the new certificate; a pair that does not load is logged and the old one stays', async () => {
+    const { copyFileSync, writeFileSync: write } = await import('node:fs');
+    const { join } = await import('node:path');
+    const a = makeCert('one.test');
+    const b = makeCert('two.test');
+    const cert = join(a.dir, 'live-cert.pem');
+    const key = join(a.dir, 'live-key.pem');
+    copyFileSync(a.cert, cert);
+    copyFileSync(a.key, key);
+    const w = await startStandalone(['-p', 'pop3', '--connect', '127.0.0.1:1', '--tls', 'implicit', '--tls-cert', cert, '--tls-key', key]);
+    const subject = () =>
+      new Promise<string>((res, rej) => {
+        const t = tlsConnect({ host: '127.0.0.1', port: w.port, rejectUnauthorized: false }, () => {
+          res(t.getPeerCertificate().subject.CN as string);
+          t.destroy();
+        });
+        t.once('error', rej);
+      });
+    try {
+      expect(await subject()).toBe('one.test');
+      copyFileSync(b.cert, cert);
+      copyFileSync(b.key, key);
+      w.child.kill('SIGHUP');
+      await waitFor(() => w.logs().includes('TLS certificate and key reloaded'), 'the reload');
+      expect(await subject()).toBe('two.test');
+      write(key, 'not a key\n');
+      w.child.kill('SIGHUP');
+      await waitFor(() => w.logs().includes('TLS certificate not reloaded, the old one stays'), 'the failed reload');
+      expect(await subject()).toBe('two.test');
+      expect(w.child.exitCode).toBeNull();
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('openssl s_client against implicit TLS verifies the wrapper', async () => {
+    const c = makeCert();
+    const w = await startStandalone(['-p', 'pop3', '--connect', '127.0.0.1:1', '--tls', 'implicit', '--tls-cert', c.cert, '--tls-key', c.key]);
+    try {
+      const { execFile } = await import('node:child_process');
+      const out = await new Promise<string>((res) => {
+        const p = execFile('openssl', ['s_client', '-connect', `127.0.0.1:${w.port}`, '-CAfile', c.cert, '-verify_return_error', '-ign_eof', '-quiet'], { timeout: 15_000 }, (_e, o, er) => res(o + er));
+        p.stdin!.end('QUIT\r\n');
+      });
+      expect(out).toMatch(/verify return:1/);
+      // The server on port 1 is unreachable: the wrapper's own reply, inside TLS.
+      expect(out).toMatch(/-ERR \[SYS\/TEMP\] service temporarily unavailable/);
+    } finally {
+      await w.stop();
+    }
+  });
+});
