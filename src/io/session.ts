@@ -21,6 +21,11 @@ export type { SessionEnd, SessionResult } from './session-end.js';
 /** How long a closing side may take to take its last bytes before it is cut. */
 const CLOSE_GRACE_MS = 5000;
 /**
+ * How long a policy close waits for the server's answers to what was already
+ * forwarded (a slow or silent server cannot keep the session: then it is cut).
+ */
+export const CLOSE_DRAIN_MS = 2000;
+/**
  * Most client bytes read while the server is still being reached. The client
  * is read from the start so that an EOF or a reset is seen at once (a paused
  * socket reports neither): a port scan or a health check that connects and
@@ -85,6 +90,12 @@ export class Session implements FramerSink {
   private tlsRequested = false;
   /** Between the go-ahead and the end of the handshake: server bytes are dropped (response injection). */
   private upgrading = false;
+  /** Some client bytes (or the protocol's own) reached the server: a policy close first lets it answer them. */
+  private accepted = false;
+  /** A policy close waits for what the server still sends (see closeBoth); then these go to the client, last. */
+  private draining = false;
+  private readonly lastForClient: Buffer[] = [];
+  private drainTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private client: Channel,
@@ -328,17 +339,17 @@ export class Session implements FramerSink {
         this.refused++;
         const shown = line ? ` line="${shownLine(line, contentEnd, stronger(secret, v.secret))}"` : '';
         this.log.log('warning', `refused ${this.tag} state=${this.proto.state} code=${v.code} reason="${v.reason}"${shown}${v.note ? ` ${v.note}` : ''}`);
-        if (v.reply) this.toClient(v.reply);
+        // A closing refusal's reply goes last, after what the server still answers (closeBoth).
+        if (v.reply && !v.close) this.toClient(v.reply);
         if (v.toServer && !v.close) for (const b of v.toServer) this.toServerRun.add(b);
         if (v.hold && !v.close) {
           this.held = true;
           this.framer.pause();
         }
         if (v.close) {
-          this.closeBoth('protocol_close', 'closed by protocol after refusal');
+          this.closeBoth('protocol_close', 'closed by protocol after refusal', v.reply);
         } else if (this.refused >= this.cfg.maxViolations) {
-          this.sendReply('too_many_violations');
-          this.closeBoth('too_many_violations', `${this.refused} refused lines`);
+          this.closeBoth('too_many_violations', `${this.refused} refused lines`, this.proto.reply('too_many_violations'));
         }
         return;
       }
@@ -352,6 +363,7 @@ export class Session implements FramerSink {
   private writeServer(bytes: Buffer): void {
     const s = this.server;
     if (!s || s.channel.writeEnded || s.channel.output.destroyed) return;
+    this.accepted = true;
     if (!s.channel.write(bytes)) this.serverBusy = true;
   }
 
@@ -399,8 +411,7 @@ export class Session implements FramerSink {
     if (dropped > 0) this.log.log('warning', `discarded ${dropped} bytes the client sent after STARTTLS in plaintext ${this.tag}`);
     const raw = this.client.input;
     if (!this.tlsCtx || !(raw instanceof Socket) || (this.client.output as unknown) !== raw) {
-      this.sendReply('unavailable');
-      this.closeBoth('client_error', 'STARTTLS without a TLS context or a socket client');
+      this.closeBoth('client_error', 'STARTTLS without a TLS context or a socket client', this.proto.reply('unavailable'), false);
       return;
     }
     this.upgrading = true;
@@ -477,7 +488,8 @@ export class Session implements FramerSink {
     }
     if (v.maxLineLength !== undefined) this.framer.setMaxLineLength(v.maxLineLength);
     if (v.close) {
-      this.closeBoth('protocol_close', 'closed by protocol after a server reply');
+      // The protocol's closing words (e.g. IMAP's BYE) are out already: nothing of the server may follow them.
+      this.closeBoth('protocol_close', 'closed by protocol after a server reply', undefined, false);
       return;
     }
     if (v.cancelRaw) {
@@ -500,11 +512,15 @@ export class Session implements FramerSink {
     if (this.log.wants(2)) this.log.log('info', `server closed its side ${this.tag}`);
     const tail = this.proto.serverEnd?.();
     if (tail) for (const b of tail) this.toClient(b);
+    if (this.draining) {
+      this.endDrain();
+      return;
+    }
     // Nothing the client sends now can reach anyone (an SMTP body being held
     // when Postfix's smtpd_timeout hit): stop reading it, close once the tail
     // (the protocol's 421) is written, instead of reading on until the idle timeout.
     if (this.proto.stopOnServerEnd?.()) {
-      this.closeBoth('server_closed', 'server closed while the client was still sending');
+      this.closeBoth('server_closed', 'server closed while the client was still sending', undefined, false);
       return;
     }
     this.client.end();
@@ -564,8 +580,16 @@ export class Session implements FramerSink {
     });
   }
 
-  /** Ends the session now: reply already queued, close both sides, give them a moment. */
-  private closeBoth(reason: SessionEnd, why: string): void {
+  /**
+   * A close decided by the wrapper (a refusal that closes, too many
+   * violations, a timeout, shutdown). The client is read no more. When
+   * client bytes already reached the server, nothing accepted is lost: the
+   * server is half-closed and what it still sends (its answers to them) is
+   * relayed for up to CLOSE_DRAIN_MS, then `last` (the protocol's closing
+   * reply) goes to the client, last, and both sides are closed. drain =
+   * false: close at once (the protocol's closing words are already out).
+   */
+  private closeBoth(reason: SessionEnd, why: string, last?: Buffer, drain = true): void {
     // A finished session keeps the end reason it was reported with.
     if (this.closing || this.finished) return;
     this.closing = true;
@@ -573,11 +597,34 @@ export class Session implements FramerSink {
     this.log.log('notice', `closing ${this.tag}: ${why}`);
     this.framer.pause();
     this.client.pause();
-    this.client.end();
     // What was accepted before the close is handed to the server first (it may sit corked).
     this.toServerRun.flush();
     const out = this.server?.channel.output;
     while (out && out.writableCorked > 0) out.uncork();
+    const s = this.server;
+    if (drain && this.accepted && s && !this.serverEof && !this.client.writeEnded) {
+      this.draining = true;
+      if (last) this.lastForClient.push(last);
+      s.channel.end();
+      s.channel.resume();
+      this.drainTimer = setTimeout(() => this.endDrain(), CLOSE_DRAIN_MS);
+      return;
+    }
+    if (last) this.toClient(last);
+    this.closeNow();
+  }
+
+  /** The server has said what it had to say (or took too long): the closing reply, then the end. */
+  private endDrain(): void {
+    if (!this.draining) return;
+    this.draining = false;
+    if (this.drainTimer) clearTimeout(this.drainTimer);
+    for (const b of this.lastForClient.splice(0)) this.toClient(b);
+    this.closeNow();
+  }
+
+  private closeNow(): void {
+    this.client.end();
     this.server?.stop();
     this.scheduleGrace();
     this.client.onWritten(() => this.finish());
@@ -599,12 +646,10 @@ export class Session implements FramerSink {
   private armTimers(): void {
     this.timers.arm(
       (quiet) => {
-        this.sendReply('timeout');
-        this.closeBoth('idle_timeout', `idle for ${Math.round(quiet / 1000)} s`);
+        this.closeBoth('idle_timeout', `idle for ${Math.round(quiet / 1000)} s`, this.proto.reply('timeout'));
       },
       () => {
-        this.sendReply('timeout');
-        this.closeBoth('session_timeout', `session longer than ${this.cfg.sessionTimeoutMs / 1000} s`);
+        this.closeBoth('session_timeout', `session longer than ${this.cfg.sessionTimeoutMs / 1000} s`, this.proto.reply('timeout'));
       },
     );
   }
@@ -614,6 +659,7 @@ export class Session implements FramerSink {
     if (this.finished) return;
     this.finished = true;
     this.timers.clear();
+    if (this.drainTimer) clearTimeout(this.drainTimer);
     // Held bodies (queued, being streamed, or still in the protocol) give back their memory, disk and descriptors.
     this.out.release();
     this.proto.close?.();
@@ -648,14 +694,12 @@ export class Session implements FramerSink {
   /** A streamed body could not be read back: the server must not get its end (it then discards the message). */
   private spoolFailed(err: unknown): void {
     this.log.log('err', `held body could not be read back from the spool ${this.tag}: ${(err as Error).message}`);
-    this.sendReply('unavailable');
-    this.closeBoth('spool_error', 'spool read failed');
+    this.closeBoth('spool_error', 'spool read failed', this.proto.reply('unavailable'), false);
   }
 
   /** Standalone shutdown: close this session now. */
   shutdown(): void {
     if (this.finished) return;
-    this.sendReply('shutdown');
-    this.closeBoth('shutdown', 'wrapper shutting down');
+    this.closeBoth('shutdown', 'wrapper shutting down', this.proto.reply('shutdown'));
   }
 }
