@@ -152,6 +152,12 @@ export interface SessionContext {
    */
   readonly tls?: 'none' | 'implicit' | 'starttls' | 'require';
   /**
+   * The client is a pipe or a file (a session piped in by hand): no timing,
+   * so no early-talker rule, and each command waits for the reply it needs,
+   * as for a client without PIPELINING.
+   */
+  readonly piped?: boolean;
+  /**
    * Where to keep held client bytes: the shell's process-wide store (memory
    * budget, then a spool). Absent (unit tests): plain memory.
    */

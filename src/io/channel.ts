@@ -16,6 +16,11 @@ export class Channel {
    * for pipes and unix sockets.
    */
   endpoints?: ProxyEndpoints;
+  /**
+   * The client is a pipe or a file (a session piped in by hand): its bytes
+   * have no timing, everything may be there before the server's greeting.
+   */
+  piped = false;
   constructor(
     readonly input: Readable,
     readonly output: Writable,

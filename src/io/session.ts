@@ -106,7 +106,7 @@ export class Session implements FramerSink {
     holdStore?: HoldStore,
   ) {
     this.done = new Promise((r) => (this.resolveDone = r));
-    const ctx = { clientAddress, maxLineLength: cfg.options.maxLineLength, tls: cfg.tls?.mode ?? 'none', ...(holdStore ? { holdStore } : {}) } as const;
+    const ctx = { clientAddress, maxLineLength: cfg.options.maxLineLength, tls: cfg.tls?.mode ?? 'none', piped: client.piped, ...(holdStore ? { holdStore } : {}) } as const;
     this.proto = cfg.protocol.createSession(ctx, cfg.options);
     this.framer = new LineFramer(this, cfg.options.maxLineLength);
     this.tag = `client=${clientAddress} protocol=${cfg.protocol.name}`;

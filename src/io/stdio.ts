@@ -61,5 +61,7 @@ export function stdioClient(): StdioClient {
   const output: Writable = out1.isFIFO() || out1.isSocket()
     ? new Socket({ fd: 1, readable: false, writable: true })
     : createWriteStream('', { fd: 1 });
-  return { channel: new Channel(input, output), address: 'stdin', isSocket: false, socket: null };
+  const channel = new Channel(input, output);
+  channel.piped = true;
+  return { channel, address: 'stdin', isSocket: false, socket: null };
 }

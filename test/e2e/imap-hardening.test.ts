@@ -149,6 +149,22 @@ describe('imap hardening against a real Dovecot', () => {
     expect(existsSync(join(dc.maildirOf('alice'), '.SmugBig2'))).toBe(false);
   });
 
+  it('a CATENATE URL literal counts against the limit (Dovecot parses it, and answers a too long command mid-line)', async () => {
+    const send = async (port: number, name: string): Promise<string> => {
+      const c = await prepare(port, 'login');
+      c.send(`a APPEND INBOX CATENATE (URL {65520+}\r\n${'A'.repeat(65520)}) {19+}\r\nx CREATE ${name}\r\n\r\nq LOGOUT\r\n`);
+      await Promise.race([c.closed, new Promise((r) => setTimeout(r, 5000))]);
+      c.end();
+      return c.received();
+    };
+    await send(dc.imapPort, 'SmugCat01');
+    await waitFor(() => existsSync(join(dc.maildirOf('alice'), '.SmugCat01')), 'Dovecot to run the command after its "line too large" BAD', 5000);
+    const got = await send(w.port, 'SmugCat02');
+    expect(got).toMatch(/a NO \[TOOBIG\] [^\r]*\r\n\* BYE Closing connection\r\n$/);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(existsSync(join(dc.maildirOf('alice'), '.SmugCat02'))).toBe(false);
+  });
+
   it('APPEND answered early (a mailbox that does not exist): a synchronizing literal after the NO ends the command, no deadlock', async () => {
     const c = await prepare(w.port, 'login');
     c.send('a APPEND nosuchbox {5+}\r\nhello');

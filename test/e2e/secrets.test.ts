@@ -99,6 +99,14 @@ const POP3_CASES: readonly Case[] = [
   { name: 'SASL response with a NUL', code: 'nul_byte', steps: [{ send: 'AUTH PLAIN\r\n' }, { await: '+ ', send: `${PLAIN}\0\r\n` }] },
   { name: 'SASL response not base64', code: 'bad_argument', steps: [{ send: 'AUTH PLAIN\r\n' }, { await: '+ ', send: `${PASSWORD}!\r\n` }] },
   { name: 'PASS unterminated at EOF', code: 'unterminated', steps: [{ send: 'USER alice\r\n' }, { await: '+OK\r\n', send: `PASS ${PASSWORD}` }] },
+  // Review 2: a SASL response sent behind a refused AUTH (AUTHORIZATION and TRANSACTION), a stray one-word password.
+  { name: 'SASL response behind a refused AUTH', code: 'unknown_command', steps: [{ send: `AUTH XFOO\r\n${PLAIN}\r\n` }] },
+  { name: 'a stray one-word password', code: 'unknown_command', steps: [{ send: `${PASSWORD}\r\n` }] },
+  {
+    name: 'a base64 line after login (TRANSACTION)',
+    code: 'unknown_command',
+    steps: [{ send: 'USER alice\r\n' }, { await: '+OK\r\n', send: 'PASS secret\r\n' }, { await: 'Logged in', send: `${LOGIN64}\r\n` }],
+  },
   // Review: a TAB after the verb must not let the password through as part of the "first word".
   { name: 'PASS with a TAB after the verb', code: 'unknown_command', steps: [{ send: 'USER alice\r\n' }, { await: '+OK\r\n', send: `PASS\t${PASSWORD} x\r\n` }] },
 ];

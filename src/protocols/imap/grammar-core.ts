@@ -33,6 +33,12 @@ export interface GrammarContext {
 /** The token stream with one token of lookahead. */
 export class Input {
   peeked: Token | null = null;
+  /**
+   * Set by a rule that took a literal the server streams instead of parsing
+   * (an APPEND message, a CATENATE TEXT part, a SETMETADATA value): its bytes
+   * do not count against the server's command limit.
+   */
+  streamed = false;
   constructor(readonly ctx: GrammarContext) {}
 }
 
@@ -192,11 +198,13 @@ export interface GrammarRefusal {
  */
 export class ArgParser {
   private readonly gen: G;
+  private readonly inp: Input;
   private failed: GrammarRefusal | null = null;
   private finished = false;
 
   constructor(rule: Rule, ctx: GrammarContext) {
     const inp = new Input(ctx);
+    this.inp = inp;
     this.gen = (function* (): G {
       yield* rule(inp);
       const t = yield* take(inp);
@@ -208,6 +216,7 @@ export class ArgParser {
   feed(t: Token): GrammarRefusal | null {
     if (this.failed) return this.failed;
     if (this.finished) return (this.failed = { reason: 'input after the end of the command', code: 'bad_syntax', text: 'Invalid arguments' });
+    this.inp.streamed = false;
     try {
       const r = this.gen.next(t);
       if (r.done) this.finished = true;
@@ -219,6 +228,11 @@ export class ArgParser {
       else this.failed = { reason: e.message, code: 'bad_syntax', text: 'Invalid arguments' };
     }
     return this.failed;
+  }
+
+  /** The literal just fed stands where the server streams it (see Input.streamed). */
+  get literalStreamed(): boolean {
+    return this.inp.streamed;
   }
 
   /** True once an EOL token completed the command. */

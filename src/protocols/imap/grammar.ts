@@ -152,6 +152,7 @@ function* appendMessage(inp: Input): G {
   const t = yield* take(inp);
   if (t.kind === 'literal') {
     if (t.binary && !hasCap(inp, 'BINARY')) fail('literal8 without BINARY');
+    inp.streamed = true;
     return;
   }
   if (atomText(t) === 'CATENATE' && hasCap(inp, 'CATENATE')) {
@@ -164,11 +165,13 @@ function* appendMessage(inp: Input): G {
 /** CATENATE part (RFC 4469): URL astring, or TEXT literal (literal8 with BINARY). */
 function* catenatePart(inp: Input): G {
   const kind = yield* atom(inp, 'CATENATE part');
+  // The URL is parsed, not streamed: it counts against the server's limit like any argument.
   if (kind === 'URL') return yield* astring(inp, 'CATENATE URL');
   if (kind !== 'TEXT') fail('CATENATE part: expected URL or TEXT');
   const t = yield* take(inp);
   if (t.kind !== 'literal') fail('CATENATE TEXT: expected a literal');
   if (t.kind === 'literal' && t.binary && !hasCap(inp, 'BINARY')) fail('literal8 without BINARY');
+  inp.streamed = true;
 }
 
 function* setquota(inp: Input): G {
@@ -215,7 +218,9 @@ function* setmetadata(inp: Input): G {
       if (t.kind !== 'atom' && t.kind !== 'quoted') fail('entry name: expected an atom or a quoted string');
       const name = t.kind === 'quoted' ? t.text.slice(1, -1) : t.kind === 'atom' ? t.text : '';
       if (!isEntryName(name)) fail('entry name: not under /private/ or /shared/');
+      // Dovecot streams a value literal (LITERAL_SIZE) and starts its count over at each entry.
       yield* nstring(i, 'entry value');
+      i.streamed = true;
     },
     'entry list',
   );

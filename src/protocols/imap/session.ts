@@ -66,6 +66,12 @@ interface Current {
   /** The command's argument grammar, fed token by token (null for a SASL exchange). */
   readonly parser: ArgParser | null;
   size: number;
+  /**
+   * Bytes the server parses (and counts against its own command limit): the
+   * lines and the literals it does not stream (not an APPEND message, a
+   * CATENATE TEXT part or a SETMETADATA value).
+   */
+  counted: number;
   /** The server sent the tagged answer while the command was still being read (APPEND, SETMETADATA). */
   answered?: boolean;
 }
@@ -250,7 +256,7 @@ export class ImapSession implements ProtocolSession {
     if (cmd.effect === 'login' && this.caps.loginDisabled) {
       return this.refuse('policy', 'LOGIN while the server advertises LOGINDISABLED', tag, 'NO', '[PRIVACYREQUIRED] LOGIN is disabled', true, lost);
     }
-    const c: Current = { tag, cmd, scan: newScan(), parser: this.parserFor(cmd), size: line.length };
+    const c: Current = { tag, cmd, scan: newScan(), parser: this.parserFor(cmd), size: line.length, counted: line.length };
     if (verbEnd < contentEnd) {
       if (verbEnd + 1 === contentEnd) return this.refuse('bad_syntax', `${cmd.name}: trailing space`, tag, 'BAD', 'Invalid arguments', secret, lost);
       const r = this.feedLine(c, line, verbEnd + 1, contentEnd);
@@ -266,7 +272,7 @@ export class ImapSession implements ProtocolSession {
         return this.refuse('bad_argument', 'initial response is not base64', tag, 'BAD', 'Invalid initial response', true);
       }
     }
-    if (line.length > this.limits.maxCommandSize || (!cmd.answersEarly && line.length > this.serverLimit())) {
+    if (line.length > this.limits.maxCommandSize || line.length > this.serverLimit()) {
       return this.refuse('too_large', `${cmd.name}: command over the size limit`, tag, 'BAD', 'Command too large', secret);
     }
     return this.complete(tag, cmd, true);
@@ -295,8 +301,9 @@ export class ImapSession implements ProtocolSession {
    * whole: Dovecot counts them against imap_max_line_length (64 KiB; 8 KiB in
    * imap-login before login) and answers a longer one with a BAD, then reads
    * the rest as commands (skipping to the next LF). A margin below it covers
-   * what the server counts differently. APPEND and SETMETADATA stream their
-   * message and values and are not counted.
+   * what the server counts differently. Literals the server streams (APPEND
+   * messages, CATENATE TEXT parts, SETMETADATA values) are not counted;
+   * everything else is, APPEND's mailbox and CATENATE URLs included.
    */
   private serverLimit(): number {
     const limit = this.st === 'not_authenticated' ? Math.min(PRE_LOGIN_LIMIT, this.limits.serverCommandLimit) : this.limits.serverCommandLimit;
@@ -351,7 +358,7 @@ export class ImapSession implements ProtocolSession {
     if (c.size + lit.size > this.limits.maxCommandSize) {
       return this.refuse('too_large', 'command over maxCommandSize', c.tag, 'NO', '[TOOBIG] Command too large', secret, close);
     }
-    if (!c.cmd.answersEarly && c.size + lit.size > this.serverLimit()) {
+    if (!c.parser!.literalStreamed && c.counted + lit.size > this.serverLimit()) {
       return this.refuse('too_large', `${c.cmd.name}: command with its literals over the server's limit (serverCommandLimit)`, c.tag, 'NO', '[TOOBIG] Command too large', secret, close);
     }
     if (c.answered && !lit.nonSync) {
@@ -362,6 +369,7 @@ export class ImapSession implements ProtocolSession {
       return { kind: 'forward', secret };
     }
     c.size += lit.size;
+    if (!c.parser!.literalStreamed) c.counted += lit.size;
     this.cur = c;
     this.mode = 'rest';
     if (lit.nonSync) return { kind: 'forward', raw: lit.size, secret };
@@ -377,7 +385,8 @@ export class ImapSession implements ProtocolSession {
     if (bad?.kind === 'refuse') return this.closeWith(bad.code, `${bad.reason} (inside a command)`, c.tag, 'Invalid characters in command', secret);
     c.size += line.length;
     if (c.size > this.limits.maxCommandSize) return this.closeWith('too_large', 'command over maxCommandSize', c.tag, 'Command too large', secret);
-    if (!c.cmd.answersEarly && c.size > this.serverLimit()) {
+    c.counted += line.length;
+    if (c.counted > this.serverLimit()) {
       return this.closeWith('too_large', `${c.cmd.name}: command over the server's limit (serverCommandLimit)`, c.tag, 'Command too large', secret);
     }
     const r = this.feedLine(c, line, 0, contentEnd);
@@ -505,7 +514,7 @@ export class ImapSession implements ProtocolSession {
         this.wait = null;
         if (w.kind === 'auth') {
           this.mode = 'auth';
-          this.cur = { tag: w.tag, cmd: w.cmd, scan: newScan(), parser: null, size: 0 };
+          this.cur = { tag: w.tag, cmd: w.cmd, scan: newScan(), parser: null, size: 0, counted: 0 };
         } else if (w.kind === 'idle') {
           this.mode = 'idle';
           this.idleTag = w.tag;

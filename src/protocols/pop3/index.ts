@@ -32,6 +32,7 @@ export const pop3: Protocol = {
   createSession: (ctx, options) =>
     new Pop3Session(options, {
       tls: ctx.tls ?? 'none',
+      piped: ctx.piped === true,
       maxLoginAttempts: options.extra['maxLoginAttempts'] as number,
       maxAuthLineLength: options.extra['maxAuthLineLength'] as number,
     }),

@@ -39,6 +39,8 @@ const REPLIES: Readonly<Record<WrapperReply, Buffer>> = {
 export interface Pop3Limits {
   /** TLS toward the client (SessionContext.tls). */
   readonly tls: 'none' | 'implicit' | 'starttls' | 'require';
+  /** A session piped in by hand (SessionContext.piped): every command waits for its reply. */
+  readonly piped?: boolean;
   readonly maxLoginAttempts: number;
   /** Line limit while an AUTH exchange runs: SASL responses (GSSAPI) outgrow 255 octets. */
   readonly maxAuthLineLength: number;
@@ -93,12 +95,18 @@ export class Pop3Session implements ProtocolSession {
   /**
    * SASL responses are hidden whole; in AUTHORIZATION every line but USER may
    * be a (mistyped) password, and PASS, APOP and AUTH carry credentials in
-   * any phase: the log shows their first word only.
+   * any phase: the log shows a known verb only.
    */
   lineSecrecy(line: Buffer, contentEnd: number): Secrecy {
     if (this.phase === 'sasl') return 'line';
-    if (this.phase === 'authorization') return !beginsWithAnyCI(line, 0, contentEnd, ['USER ']);
-    return beginsWithAnyCI(line, 0, contentEnd, CREDENTIAL_VERBS);
+    const verb = verbOf(line, 0, contentEnd, MAX_VERB);
+    const known = COMMANDS.has(verb);
+    // In AUTHORIZATION only a known verb is shown (a stray password, or a SASL
+    // response sent behind a refused AUTH, is no verb: hidden whole); USER shows its name.
+    if (this.phase === 'authorization') return verb === 'USER' ? false : known ? true : 'line';
+    if (beginsWithAnyCI(line, 0, contentEnd, CREDENTIAL_VERBS)) return true;
+    // A base64 line that is no command is a SASL response out of place: hidden whole.
+    return !known && contentEnd >= 4 && isBase64(line, 0, contentEnd) ? 'line' : false;
   }
 
   clientLine(line: Buffer, contentEnd: number, ending: LineEnding): ClientVerdict {
@@ -243,7 +251,7 @@ export class Pop3Session implements ProtocolSession {
 
   private forward(e: Expected, secret: boolean | 'line'): ClientVerdict {
     this.tracker.expect(e);
-    const hold = e.held || this.tracker.pending >= MAX_PENDING;
+    const hold = e.held || this.limits.piped === true || this.tracker.pending >= MAX_PENDING;
     if (hold) this.holding = true;
     return { kind: 'forward', ...(hold ? { hold } : {}), ...(secret ? { secret } : {}) };
   }
