@@ -162,7 +162,8 @@ describe('PROXY header in: hostile peers', () => {
     await c.until('-ERR');
     await serverGot('USER carol\r\n');
     expect(unlisted.logs()).toContain('session open client=127.0.0.1 protocol=pop3');
-    expect(unlisted.logs()).toMatch(/refused client=127\.0\.0\.1 protocol=pop3 .*PROXY/);
+    // Before login an unknown line is hidden whole in the log (it may be a stray password).
+    expect(unlisted.logs()).toMatch(/refused client=127\.0\.0\.1 protocol=pop3 state=authorization code=unknown_command/);
     c.sock.destroy();
   });
 

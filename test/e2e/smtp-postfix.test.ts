@@ -46,7 +46,7 @@ describe('smtp through the wrapper to a real Postfix', () => {
     pf = await startPostfix({ sasl: true });
     [held, plain] = await Promise.all([
       // Listing 3's policy, destination replaced by flag: Postfix's smtpd over TCP.
-      startStandalone(['-f', LISTING3, '--log-level', '1', '--connect', `127.0.0.1:${pf.port}`]),
+      startStandalone(['-f', LISTING3, '--log-level', '1', '--bare-line-feed', 'refuse', '--connect', `127.0.0.1:${pf.port}`]),
       startStandalone(['-p', 'smtp', '--log-level', '3', '--connect', `127.0.0.1:${pf.port}`]),
     ]);
     // Listing 3 as written (inetd mode, pipeCmd = sendmail -bs), under systemd's inetd emulation.

@@ -42,7 +42,7 @@ describe('smtp review findings against a real Postfix', () => {
     [held, relayOnly, plain] = await Promise.all([
       startStandalone(['-f', LISTING3, '--connect', `127.0.0.1:${pf.port}`]),
       startStandalone(['-f', join(dir, 'relay.toml'), '--connect', `127.0.0.1:${pf.port}`]),
-      startStandalone(['-p', 'smtp', '--connect', `127.0.0.1:${pf.port}`]),
+      startStandalone(['-p', 'smtp', '--bare-line-feed', 'refuse', '--connect', `127.0.0.1:${pf.port}`]),
     ]);
   });
   afterAll(async () => {

@@ -41,8 +41,8 @@ describe('smtp through the wrapper to smtp-sink', () => {
     writeFileSync(join(dir, 'policy.toml'), POLICY);
     [sink, slowSink] = await Promise.all([startSink(), startSink(['-W', 'CONNECT:1'])]);
     [plain, held, early] = await Promise.all([
-      startStandalone(['-p', 'smtp', '--connect', `127.0.0.1:${sink.port}`]),
-      startStandalone(['-f', join(dir, 'policy.toml'), '--connect', `127.0.0.1:${sink.port}`]),
+      startStandalone(['-p', 'smtp', '--bare-line-feed', 'refuse', '--connect', `127.0.0.1:${sink.port}`]),
+      startStandalone(['-f', join(dir, 'policy.toml'), '--bare-line-feed', 'refuse', '--connect', `127.0.0.1:${sink.port}`]),
       startStandalone(['-p', 'smtp', '--connect', `127.0.0.1:${slowSink.port}`]),
     ]);
   });

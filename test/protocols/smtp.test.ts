@@ -166,7 +166,7 @@ describe('smtp session (state, verdict) tables', () => {
 
   it('smuggling in held mode: the whole message, smuggled commands included, is refused', () => {
     const evil = 'Subject: a\r\n\r\nx\n.\nMAIL FROM:<evil@x.example>\r\nRCPT TO:<v@mydomain.org>\r\nDATA\r\nsmuggled\r\n.\r\n';
-    const h = new Harness(SEED).send(EHLO, MAIL, RCPT, 'DATA\r\n', evil, 'QUIT\r\n');
+    const h = new Harness({ ...SEED, bareLineFeed: 'refuse' }).send(EHLO, MAIL, RCPT, 'DATA\r\n', evil, 'QUIT\r\n');
     expect(h.refusals()).toEqual(['smuggling']);
     expect(h.serverText).not.toContain('evil');
     expect(h.serverText).not.toContain('DATA');
@@ -174,7 +174,7 @@ describe('smtp session (state, verdict) tables', () => {
   });
 
   it('smuggling in stream mode: refused before the line is forwarded, session closed', () => {
-    const h = new Harness().send(EHLO, MAIL, RCPT, 'DATA\r\n', 'Subject: a\r\n\r\nx\n.\nMAIL FROM:<evil@x.example>\r\n');
+    const h = new Harness({ bareLineFeed: 'refuse' }).send(EHLO, MAIL, RCPT, 'DATA\r\n', 'Subject: a\r\n\r\nx\n.\nMAIL FROM:<evil@x.example>\r\n');
     expect(h.refusals()).toEqual(['smuggling']);
     expect(h.closed).toBe(true);
     expect(h.serverText.endsWith('DATA\r\nSubject: a\r\n\r\n')).toBe(true);

@@ -1,14 +1,19 @@
-import { CR, NUL } from '../../core/bytes.js';
+import { CR, LF, NUL } from '../../core/bytes.js';
 import type { LineEnding } from '../../core/framer.js';
 import type { LineMatcher, RefusalCode } from '../../core/protocol.js';
 import { decodedHeader } from './mime.js';
 
 /**
  * The DATA body, line by line. Only CRLF "." CRLF ends it (RFC 5321
- * §4.1.1.4); a bare LF, a bare CR or a NUL anywhere in it poisons the
- * message: those are the end-of-data ambiguities SMTP smuggling
- * (CVE-2023-51764/51765/51766) uses to slip a second message past a filter.
- * Lines are kept or forwarded exactly as received, dot-stuffing included.
+ * §4.1.1.4), the CR of both line endings really sent; a bare CR or a NUL
+ * anywhere in it poisons the message: those are the end-of-data ambiguities
+ * SMTP smuggling (CVE-2023-51764/51765/51766) uses to slip a second message
+ * past a filter. A line ending in a bare LF poisons it too (bareLineFeed =
+ * "refuse"), or (bareLineFeed = "normalize", the default, as Postfix 3.9's
+ * smtpd_forbid_bare_newline) goes on with CRLF in place of its LF: the server
+ * then reads CRLF endings only, so no ending can mean one thing to it and
+ * another to us. Every other line is kept or forwarded exactly as received,
+ * dot-stuffing included.
  */
 
 /** Why a message is discarded. */
@@ -49,7 +54,26 @@ function isField(text: string): boolean {
   return i > 0 && text.charCodeAt(i) === 0x3a;
 }
 
-export type BodyStep = { readonly kind: 'end' } | { readonly kind: 'line'; readonly poison: Poison | null };
+/** How a line ending in a bare LF is taken (the bareLineFeed key). */
+export type BareLineFeed = 'normalize' | 'refuse';
+
+/**
+ * 'line': `bytes` are what the server is to get for the line: the line itself
+ * (a slice of the input, nothing copied), or a rebuilt one (see BodyScan.line).
+ */
+export type BodyStep = { readonly kind: 'end' } | { readonly kind: 'line'; readonly poison: Poison | null; readonly bytes: Buffer };
+
+/** A "." line that does not end the data, as the server must get it: stuffed, so that it cannot end it either. */
+const STUFFED_DOT = Buffer.from('..\r\n', 'latin1');
+
+/** content + CRLF: the one rebuilt line (its bare LF normalised). */
+function withCrlf(line: Buffer, contentEnd: number): Buffer {
+  const out = Buffer.allocUnsafe(contentEnd + 2);
+  line.copy(out, 0, 0, contentEnd);
+  out[contentEnd] = CR;
+  out[contentEnd + 1] = LF;
+  return out;
+}
 
 /**
  * Follows one message body: finds the real end, counts its size (RFC 1870:
@@ -79,41 +103,59 @@ export class BodyScan {
     private readonly matchers: readonly LineMatcher[],
     /** Size limit in bytes, 0 for none. */
     private readonly limit: number,
+    private readonly bareLf: BareLineFeed = 'refuse',
   ) {}
 
-  /** Takes one framed line; says whether it was the end of the data. */
+  /**
+   * Takes one framed line; says whether it was the end of the data, and what
+   * the server is to get for it. The end is a "." line whose CRLF and the
+   * CRLF before it were both sent as such (Postfix's "normalize" requires
+   * the same): `\n.\n`, `\r\n.\n` and `\n.\r\n` end nothing, here or at the
+   * server. Only two kinds of line are rebuilt, everything else is passed on
+   * as the original slice: one ending in a bare LF (content + CRLF), and a
+   * lone "." that is not the end (sent as "..": once LFs are normalised the
+   * server would take it for the end, and run what follows as commands).
+   */
   line(line: Buffer, contentEnd: number, ending: LineEnding): BodyStep {
     if (ending === 'crlf' && contentEnd === 1 && line[0] === 0x2e && this.prevCrlf) {
       const hit = this.flushHeader();
-      if (hit && !this.poison) this.blocked(hit);
+      if (hit && !this.poison) this.blocked(hit, line);
       return { kind: 'end' };
     }
     this.prevCrlf = ending === 'crlf';
-    if (this.poison) return { kind: 'line', poison: this.poison };
+    if (this.poison) return { kind: 'line', poison: this.poison, bytes: line };
+    let bytes = line;
     if (ending !== 'crlf') {
-      return this.poisonWith('smuggling', ending === 'lf' ? 'bare LF in message data' : 'message data ended without CRLF.CRLF');
+      if (ending === 'none') return this.poisonWith('smuggling', 'message data ended without CRLF.CRLF', line);
+      if (this.bareLf === 'refuse') return this.poisonWith('smuggling', 'bare LF in message data', line);
+      bytes = withCrlf(line, contentEnd);
     }
     for (let i = 0; i < contentEnd; i++) {
       const b = line[i];
-      if (b === NUL) return this.poisonWith('smuggling', 'NUL in message data');
-      if (b === CR) return this.poisonWith('smuggling', 'bare CR in message data');
+      if (b === NUL) return this.poisonWith('smuggling', 'NUL in message data', line);
+      if (b === CR) return this.poisonWith('smuggling', 'bare CR in message data', line);
     }
-    const start = line[0] === 0x2e ? 1 : 0;
-    this.size += line.length - start;
+    if (contentEnd === 1 && line[0] === 0x2e) bytes = STUFFED_DOT;
+    const end = bytes.length - 2;
+    const start = bytes[0] === 0x2e ? 1 : 0;
+    this.size += bytes.length - start;
     if (this.limit > 0 && this.size > this.limit) {
-      return this.setPoison({ code: 'too_large', reason: `message larger than ${this.limit} bytes`, reply: '552 5.3.4 Message size exceeds fixed limit\r\n' });
+      return this.setPoison({ code: 'too_large', reason: `message larger than ${this.limit} bytes`, reply: '552 5.3.4 Message size exceeds fixed limit\r\n' }, line);
     }
     if (this.matchers.length > 0) {
-      const text = line.toString('latin1', start, contentEnd);
-      const hit = this.test(text) ?? this.header(text, contentEnd === 0);
-      if (hit) return this.blocked(hit);
+      const text = bytes.toString('latin1', start, end);
+      const hit = this.test(text) ?? this.header(text, end === 0);
+      if (hit) return this.blocked(hit, line);
     }
-    return { kind: 'line', poison: null };
+    return { kind: 'line', poison: null, bytes };
   }
 
   /** The held bytes could not be kept (NO_STORAGE): the message is refused at its end, unless it already was. */
   storageFull(): void {
-    if (!this.poison) this.setPoison(NO_STORAGE);
+    if (!this.poison) {
+      this.poison = NO_STORAGE;
+      this.unfolded = null;
+    }
   }
 
   /** A text line longer than the limit was discarded by the framer: the message cannot go through whole. */
@@ -174,18 +216,19 @@ export class BodyScan {
     return shown === null ? null : this.test(shown);
   }
 
-  private blocked(m: LineMatcher): BodyStep {
+  private blocked(m: LineMatcher, line: Buffer): BodyStep {
     const reason = m === TOO_LONG ? `folded header longer than ${MAX_UNFOLDED} bytes: too long to check against blockBodyList` : `message matches blockBodyList ${JSON.stringify(m.source)}`;
-    return this.setPoison({ code: 'blocked_body', reason, reply: '550 5.7.1 Message content rejected\r\n' });
+    return this.setPoison({ code: 'blocked_body', reason, reply: '550 5.7.1 Message content rejected\r\n' }, line);
   }
 
-  private poisonWith(code: RefusalCode, reason: string): BodyStep {
-    return this.setPoison({ code, reason, reply: '550 5.6.0 Bare CR, bare LF or NUL in message data\r\n' });
+  private poisonWith(code: RefusalCode, reason: string, line: Buffer): BodyStep {
+    return this.setPoison({ code, reason, reply: '550 5.6.0 Bare CR, bare LF or NUL in message data\r\n' }, line);
   }
 
-  private setPoison(p: Poison): BodyStep {
+  /** A poisoned line is never sent: `bytes` is only there to keep the step's type closed. */
+  private setPoison(p: Poison, line: Buffer): BodyStep {
     this.poison = p;
     this.unfolded = null;
-    return { kind: 'line', poison: p };
+    return { kind: 'line', poison: p, bytes: line };
   }
 }

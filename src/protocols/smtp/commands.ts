@@ -68,11 +68,11 @@ const RCPT_PARAMS = new Set(['NOTIFY', 'ORCPT']);
  * "FROM:" / "TO:" then the path (a space after the colon is tolerated, as
  * most servers do), then parameters. Only parameters of extensions we follow.
  */
-export function parseEnvelope(line: Buffer, argStart: number, end: number, which: 'FROM:' | 'TO:', utf8: boolean): EnvelopeArg | ParseError {
+export function parseEnvelope(line: Buffer, argStart: number, end: number, which: 'FROM:' | 'TO:', utf8: boolean, allowUnqualified = false): EnvelopeArg | ParseError {
   if (!startsWithWordCI(line, argStart, end, which)) return { error: `expected ${which}` };
   let i = argStart + which.length;
   if (line[i] === 0x20) i++;
-  const path = parsePath(line, i, end, { allowNull: which === 'FROM:', allowPostmaster: which === 'TO:', utf8 });
+  const path = parsePath(line, i, end, { allowNull: which === 'FROM:', allowPostmaster: which === 'TO:', utf8, allowUnqualified });
   if (isError(path)) return path;
   const params = parseParams(line, path.end, end, utf8);
   if (isError(params)) return params;
@@ -95,6 +95,30 @@ export function checkText(line: Buffer, argStart: number, end: number, required:
   for (let i = argStart; i < end; i++) {
     const b = line[i]!;
     if (b !== 0x20 && VCHAR[b] !== 1) return { error: 'bad character in argument' };
+  }
+  return null;
+}
+
+const SMTPUTF8_PARAM = ' SMTPUTF8';
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * VRFY / EXPN argument. RFC 6531 §3.7.4: `VRFY String [SP "SMTPUTF8"]`; with
+ * the parameter, and only when the server advertised SMTPUTF8, the string may
+ * hold UTF-8, which must then be valid UTF-8 (curl sends it so for a UTF-8
+ * name). Without it: printable ASCII, as checkText.
+ */
+export function checkQueryArg(line: Buffer, argStart: number, end: number, smtputf8: boolean): ParseError | null {
+  const p = end - SMTPUTF8_PARAM.length;
+  if (!smtputf8 || p <= argStart || line.toString('latin1', p, end).toUpperCase() !== SMTPUTF8_PARAM) return checkText(line, argStart, end, true);
+  for (let i = argStart; i < p; i++) {
+    const b = line[i]!;
+    if (b !== 0x20 && b < 0x80 && VCHAR[b] !== 1) return { error: 'bad character in argument' };
+  }
+  try {
+    utf8Decoder.decode(line.subarray(argStart, p));
+  } catch {
+    return { error: 'argument is not valid UTF-8' };
   }
   return null;
 }

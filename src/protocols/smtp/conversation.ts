@@ -112,7 +112,7 @@ export abstract class Conversation {
   protected openHeldData(): { ok: boolean; reply: Buffer } {
     if (this.tx.nrcpt === 0) return { ok: false, reply: NO_RCPT };
     this.st = 'data';
-    this.scan = new BodyScan(this.policy.blockBody, this.policy.holdLimit);
+    this.scan = new BodyScan(this.policy.blockBody, this.policy.holdLimit, this.policy.bareLineFeed);
     this.held = (this.ctx.holdStore ?? memoryHoldStore).create();
     return { ok: true, reply: R354 };
   }
@@ -194,8 +194,11 @@ export abstract class Conversation {
     const p = this.pending.shift();
     if (!p) {
       // The greeting, or an unsolicited reply (421 before closing).
-      if (this.st === 'greeting') this.st = 'connected';
-      else if (code === 421) {
+      if (this.st === 'greeting') {
+        this.st = 'connected';
+        // A piped session waits for the greeting before its first line (SmtpSession.clientData).
+        fx.release = true;
+      } else if (code === 421) {
         this.st = 'quit';
         this.serverClosing = true;
       }
@@ -244,7 +247,7 @@ export abstract class Conversation {
       case 'data':
         if (code === 354) {
           this.st = 'data';
-          this.scan = new BodyScan([], 0);
+          this.scan = new BodyScan([], 0, this.policy.bareLineFeed);
           fx.maxLineLength = this.policy.textLineLength;
         }
         break;

@@ -45,6 +45,11 @@ export interface ParsedPath {
   readonly isNull: boolean;
   /** The special recipient <Postmaster> (no domain). */
   readonly isPostmaster: boolean;
+  /**
+   * A mailbox without "@domain" (allowUnqualifiedAddress): the server adds
+   * its own domain (Postfix: $myorigin, append_at_myorigin). domain is ''.
+   */
+  readonly unqualified: boolean;
   /** The local part as the server reads it: quotes and quoted-pairs removed. */
   readonly local: string;
   /** The domain as the server reads it (see domainForm); an address literal keeps its brackets. '' for <> and <Postmaster>. */
@@ -62,6 +67,8 @@ export interface PathOptions {
   readonly allowPostmaster: boolean;
   /** RFC 6531: UTF-8 in local parts and domains (the server advertised SMTPUTF8). */
   readonly utf8: boolean;
+  /** A local part alone (<root>), as Postfix takes by default; RFC 5321 requires the domain. */
+  readonly allowUnqualified?: boolean;
 }
 
 /** A parse failure: a short reason for the log (never echoes the input). */
@@ -160,10 +167,10 @@ export function parsePath(b: Uint8Array, i: number, end: number, o: PathOptions)
   i++;
   if (b[i] === GT) {
     if (!o.allowNull) return { error: 'null path not allowed here' };
-    return { isNull: true, isPostmaster: false, local: '', domain: '', address: '', routed: false, end: i + 1 };
+    return { isNull: true, isPostmaster: false, unqualified: false, local: '', domain: '', address: '', routed: false, end: i + 1 };
   }
   if (o.allowPostmaster && end - i >= 11 && b[i + 10] === GT && latin1(b, i, i + 10).toLowerCase() === 'postmaster') {
-    return { isNull: false, isPostmaster: true, local: 'postmaster', domain: '', address: 'postmaster', routed: false, end: i + 11 };
+    return { isNull: false, isPostmaster: true, unqualified: false, local: 'postmaster', domain: '', address: 'postmaster', routed: false, end: i + 11 };
   }
   let routed = false;
   if (b[i] === AT) {
@@ -186,10 +193,15 @@ export function parsePath(b: Uint8Array, i: number, end: number, o: PathOptions)
   const local = readLocal(b, i, end, o.utf8);
   if (isError(local)) return local;
   i = local.end;
-  if (b[i] !== AT) return { error: 'mailbox without @domain' };
+  const unqualified = o.allowUnqualified === true && b[i] === GT;
+  if (b[i] !== AT && !unqualified) return { error: 'mailbox without @domain' };
   const domStart = i + 1;
-  const d = readDomain(b, domStart, end, o.utf8);
-  if (typeof d !== 'number') return d;
+  let d = i;
+  if (!unqualified) {
+    const r = readDomain(b, domStart, end, o.utf8);
+    if (typeof r !== 'number') return r;
+    d = r;
+  }
   i = d;
   if (i >= end || b[i] !== GT) return { error: 'path not closed by >' };
   i++;
@@ -201,8 +213,9 @@ export function parsePath(b: Uint8Array, i: number, end: number, o: PathOptions)
       return { error: 'path is not valid UTF-8' };
     }
   }
+  if (unqualified) return { isNull: false, isPostmaster: false, unqualified, local: local.text, domain: '', address: local.text.toLowerCase(), routed, end: i };
   const domain = domainForm(latin1(b, domStart, d));
-  return { isNull: false, isPostmaster: false, local: local.text, domain, address: `${local.text}@${domain}`.toLowerCase(), routed, end: i };
+  return { isNull: false, isPostmaster: false, unqualified, local: local.text, domain, address: `${local.text}@${domain}`.toLowerCase(), routed, end: i };
 }
 
 export interface EsmtpParam {

@@ -4,6 +4,7 @@ import type { OptionTable } from '../../core/options.js';
 import type { LineMatcher, ProtocolOptions } from '../../core/protocol.js';
 import { compileLinear } from '../../core/safe-regex.js';
 import { ConfigError } from '../../errors.js';
+import type { BareLineFeed } from './body.js';
 import { addressForms, type ParsedPath } from './path.js';
 
 /**
@@ -37,6 +38,15 @@ export const SMTP_OPTIONS: OptionTable = {
   },
   textLineLength: { kind: 'integer', min: 78, max: 1048576, default: 998, doc: 'bytes per DATA text line, CRLF excluded (RFC 5321: 1000 with CRLF)' },
   authLineLength: { kind: 'integer', min: 510, max: 1048576, default: 12288, doc: 'bytes per AUTH response line (RFC 4954: 12288)' },
+  // curl's mime API sends an attached file's lines as they are; Postfix 3.9 normalises by default.
+  bareLineFeed: {
+    kind: 'string', default: 'normalize', oneOf: ['normalize', 'refuse'],
+    doc: 'a DATA line ending in a bare LF: normalize (sent with CRLF; only CRLF.CRLF ends the data) or refuse (the message, as smuggling)',
+  },
+  allowUnqualifiedAddress: {
+    kind: 'boolean', default: false,
+    doc: 'accept MAIL FROM:<user> and RCPT TO:<user> without a domain (the server adds its own, as Postfix does)',
+  },
 };
 
 export interface IpRules {
@@ -71,6 +81,8 @@ export interface SmtpPolicy {
   readonly commandLineLength: number;
   readonly textLineLength: number;
   readonly authLineLength: number;
+  readonly bareLineFeed: BareLineFeed;
+  readonly allowUnqualified: boolean;
 }
 
 /** Shows an IPv4 client reached over IPv6 (::ffff:a.b.c.d) as a.b.c.d; lower-cases. */
@@ -175,6 +187,8 @@ export function smtpPolicy(o: ProtocolOptions): SmtpPolicy {
     commandLineLength: o.maxLineLength,
     textLineLength: int('textLineLength'),
     authLineLength: Math.max(int('authLineLength'), o.maxLineLength),
+    bareLineFeed: x['bareLineFeed'] === 'refuse' ? 'refuse' : 'normalize',
+    allowUnqualified: (x['allowUnqualifiedAddress'] as boolean | undefined) ?? false,
   };
   cache.set(o.extra, policy);
   return policy;

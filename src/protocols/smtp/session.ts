@@ -2,7 +2,7 @@ import { beginsWithAnyCI, verbOf } from '../../core/bytes.js';
 import type { LineEnding } from '../../core/framer.js';
 import type { ClientVerdict, ProtocolSession, RefusalCode, Secrecy } from '../../core/protocol.js';
 import { checkLine } from '../generic.js';
-import { checkDomainArg, checkText, COMMANDS, isBase64, parseAuth, parseBdat, parseEnvelope, type Verb } from './commands.js';
+import { checkDomainArg, checkQueryArg, checkText, COMMANDS, isBase64, parseAuth, parseBdat, parseEnvelope, type Verb } from './commands.js';
 import { CANCEL, Conversation, CRLF_DOT_CRLF, DATA, MAX_PENDING, newTx, RSET } from './conversation.js';
 import { decimal, isError, type ParsedPath } from './path.js';
 import { domainListed, ipAllowed, senderBlocked } from './policy.js';
@@ -24,7 +24,10 @@ export class SmtpSession extends Conversation implements ProtocolSession {
    * client chunk: one state comparison.
    */
   clientData(): ClientVerdict | null {
-    return this.st === 'greeting' ? this.earlyTalker() : null;
+    if (this.st !== 'greeting') return null;
+    // A session piped in by hand was written before the greeting existed: it waits for it.
+    if (this.ctx.piped) return { kind: 'forward', hold: true };
+    return this.earlyTalker();
   }
 
   /**
@@ -112,7 +115,7 @@ export class SmtpSession extends Conversation implements ProtocolSession {
     }
     // verbOf stops at the first space, so the argument starts after it.
     const argStart = verb.length < end ? verb.length + 1 : verb.length;
-    const hold = !(spec.pipelined && this.caps.pipelining) || this.pending.length >= MAX_PENDING;
+    const hold = this.ctx.piped === true || !(spec.pipelined && this.caps.pipelining) || this.pending.length >= MAX_PENDING;
     return this.run(spec.verb, line, argStart, end, hold);
   }
 
@@ -160,7 +163,7 @@ export class SmtpSession extends Conversation implements ProtocolSession {
       case 'HELP':
       case 'VRFY':
       case 'EXPN': {
-        const e = checkText(line, a, end, verb === 'VRFY' || verb === 'EXPN');
+        const e = verb === 'VRFY' || verb === 'EXPN' ? checkQueryArg(line, a, end, this.caps.smtputf8) : checkText(line, a, end, false);
         if (e) return syntax(e.error);
         return this.send({ kind: 'other', release: true }, true);
       }
@@ -183,7 +186,7 @@ export class SmtpSession extends Conversation implements ProtocolSession {
   }
 
   private mail(line: Buffer, a: number, end: number, hold: boolean, syntax: (w: string) => ClientVerdict): ClientVerdict {
-    const env = parseEnvelope(line, a, end, 'FROM:', this.caps.smtputf8);
+    const env = parseEnvelope(line, a, end, 'FROM:', this.caps.smtputf8, this.policy.allowUnqualified);
     if (isError(env)) return env.unsupported ? this.unsupported(env.error) : syntax(env.error);
     for (const p of env.params) {
       if (p.key === 'SIZE') {
@@ -210,7 +213,7 @@ export class SmtpSession extends Conversation implements ProtocolSession {
   }
 
   private rcpt(line: Buffer, a: number, end: number, hold: boolean, syntax: (w: string) => ClientVerdict): ClientVerdict {
-    const env = parseEnvelope(line, a, end, 'TO:', this.caps.smtputf8);
+    const env = parseEnvelope(line, a, end, 'TO:', this.caps.smtputf8, this.policy.allowUnqualified);
     if (isError(env)) return env.unsupported ? this.unsupported(env.error) : syntax(env.error);
     const note = this.envNote(this.tx.from ?? '', env.path.address);
     if (this.policy.maxRcpt > 0 && this.rcptCount >= this.policy.maxRcpt) {
@@ -254,6 +257,11 @@ export class SmtpSession extends Conversation implements ProtocolSession {
     if (ipAllowed(pol.relayIp, this.ctx.clientAddress)) return null;
     // A server may route on a local part holding %, ! or @ (percent hack, bang path, quoted @).
     for (const c of ['%', '!', '@']) if (p.local.includes(c)) return 'recipient local part would route elsewhere; client not in relayIpList';
+    // <root> (allowUnqualifiedAddress): the server adds its own domain, so the
+    // recipient is its own, as <Postmaster> is; with % ! @ ruled out above, no
+    // local part can name another host. (A server whose own domain, $myorigin,
+    // is delivered elsewhere relays it there: its own relay rules see that.)
+    if (p.unqualified) return null;
     if (domainListed(pol.relayDomains, p.domain)) return null;
     if (!pol.relayStrict && domainListed(pol.relayDomains, this.tx.fromDomain)) return null;
     return 'relaying denied: recipient domain, sender domain and client address not in the relay lists';
@@ -280,13 +288,14 @@ export class SmtpSession extends Conversation implements ProtocolSession {
     if (step.kind === 'line') {
       if (this.held) {
         // Past the process's memory budget and spool: refused (452) at the end of the data.
-        if (!step.poison && this.held.append(line) === 'full') scan.storageFull();
+        if (!step.poison && this.held.append(step.bytes) === 'full') scan.storageFull();
         // A message that will be refused keeps nothing (release() is idempotent).
         if (scan.poison) this.held.release();
         return { kind: 'forward', keep: true };
       }
       if (step.poison) return { ...this.refuse(step.poison.code, step.poison.reason, '554 5.6.0 Error: message refused\r\n'), close: true };
-      return { kind: 'forward' };
+      // A rebuilt line (bare LF normalised, a lone "." stuffed) goes in place of the one received.
+      return step.bytes === line ? { kind: 'forward' } : { kind: 'forward', keep: true, toServer: [step.bytes] };
     }
     // The end of the data.
     const tx = this.tx;
