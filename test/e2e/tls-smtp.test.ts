@@ -112,9 +112,14 @@ s.sendmail('a@example.org',['alice@mydomain.org'],b'Subject: implicit\\r\\n\\r\\
       cert.cert,
     );
     expect(out).toMatch(/^STARTTLS False$/m);
-    await curl('--cacert', cert.cert, '--mail-from', 'a@example.org', '--mail-rcpt', 'alice@mydomain.org', '-T', '-', `smtps://127.0.0.1:${implicit.port}/wrapper.test`).catch(() => '');
-    await pf.waitDelivered(before + 1);
-    expect(pf.delivered().slice(before).some((m) => m.toString('latin1').includes('Subject: implicit'))).toBe(true);
+    await new Promise<void>((res, rej) => {
+      const c = execFile('curl', ['-sS', '--cacert', cert.cert, '--mail-from', 'a@example.org', '--mail-rcpt', 'alice@mydomain.org', '-T', '-', `smtps://127.0.0.1:${implicit.port}/wrapper.test`], { timeout: 15_000 }, (e) => (e ? rej(e) : res()));
+      c.stdin!.end('Subject: curl smtps\r\n\r\nbody\r\n');
+    });
+    await pf.waitDelivered(before + 2);
+    const texts = pf.delivered().slice(before).map((m) => m.toString('latin1'));
+    expect(texts.some((t) => t.includes('Subject: implicit'))).toBe(true);
+    expect(texts.some((t) => t.includes('Subject: curl smtps'))).toBe(true);
   });
 
   it('curl --ssl-reqd smtp:// and swaks --tls, and openssl s_client -starttls smtp', async () => {
