@@ -5,7 +5,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCert, type TestCert } from '../helpers/certs.js';
 import { startPostfix, type Postfix } from '../helpers/postfix.js';
-import { curl, py } from '../helpers/wire.js';
+import { py } from '../helpers/wire.js';
 import { freePort, startStandalone, waitFor, WRAPPER, type Standalone } from '../helpers/wrapper.js';
 
 /**
