@@ -8,6 +8,7 @@ import type { Logger } from '../log/logger.js';
 import { Channel } from './channel.js';
 import { ServerOut } from './server-out.js';
 import { acceptTls, describeTls, type ClientTlsContext } from './tls.js';
+import { EarlyReader } from './early-reader.js';
 import { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { connectServer, describeDest, type ServerConnection } from './server.js';
@@ -25,14 +26,6 @@ const CLOSE_GRACE_MS = 5000;
  * forwarded (a slow or silent server cannot keep the session: then it is cut).
  */
 export const CLOSE_DRAIN_MS = 2000;
-/**
- * Most client bytes read while the server is still being reached. The client
- * is read from the start so that an EOF or a reset is seen at once (a paused
- * socket reports neither): a port scan or a health check that connects and
- * closes must not keep a wrapper and a server connection alive until the
- * idle timeout. Past this many bytes the client waits, as it would anyway.
- */
-export const PREWIRE_BUFFER_MAX = 65536;
 
 /**
  * One client connection: client ↔ protocol core ↔ server. The shell moves
@@ -79,11 +72,8 @@ export class Session implements FramerSink {
   private finished = false;
   readonly done: Promise<SessionResult>;
   private readonly tag: string;
-  /** Client bytes read before the server was reached (see PREWIRE_BUFFER_MAX); null once wired. */
-  private early: Buffer[] | null = [];
-  private earlyBytes = 0;
-  /** The client ended its side before the server was reached. */
-  private earlyEof = false;
+  /** Reads the client while the server is being reached (see EarlyReader); null before start(). */
+  private early: EarlyReader | null = null;
   /** STARTTLS toward the client: the context, when the session offers it (see enableStartTls). */
   private tlsCtx: ClientTlsContext | null = null;
   /** A startTls verdict came: the switch happens once the current chunk has been judged. */
@@ -118,7 +108,7 @@ export class Session implements FramerSink {
     this.client.input.on('error', (e: NodeJS.ErrnoException) => this.abort('client_error', `client error: ${e.code ?? e.message}`));
     this.client.output.on('error', (e: NodeJS.ErrnoException) => this.abort('client_error', `client error: ${e.code ?? e.message}`));
     this.armTimers();
-    this.readEarly();
+    this.early = new EarlyReader(this.client, () => this.clientLeftEarly('client connection closed before the server was reached'));
     const connecting = connectServer(
       this.cfg.dest,
       this.cfg.connectTimeoutMs,
@@ -138,7 +128,7 @@ export class Session implements FramerSink {
       if (this.finished) return this.done;
       const msg = err instanceof ProtowrapError ? err.message : String(err);
       this.log.log('err', `server unavailable ${this.tag} server=${describeDest(this.cfg.dest)}: ${msg}`);
-      this.stopEarly();
+      this.early?.stop();
       this.sendReply('unavailable');
       this.endReason = 'server_unavailable';
       this.closing = true;
@@ -156,38 +146,6 @@ export class Session implements FramerSink {
     return this.done;
   }
 
-  /**
-   * Reads the client while the server is being reached, keeping its bytes
-   * (bounded) for wire(). An EOF is a half-close: it is passed on to the
-   * server right after those bytes, so the server sees it at once (a port
-   * scan or a health check that connects and closes ends the session as soon
-   * as the server closes too); a reset, or a stream closed without an EOF,
-   * ends the session at once, and the server is not kept.
-   */
-  private readEarly(): void {
-    const c = this.client.input;
-    c.on('data', this.onEarlyData);
-    c.once('end', this.onEarlyEnd);
-    c.once('close', this.onEarlyClose);
-    if (c.destroyed) queueMicrotask(this.onEarlyClose);
-    else this.client.resume();
-  }
-
-  private readonly onEarlyData = (chunk: Buffer): void => {
-    if (!this.early) return;
-    this.early.push(chunk);
-    this.earlyBytes += chunk.length;
-    if (this.earlyBytes >= PREWIRE_BUFFER_MAX) this.client.pause();
-  };
-
-  private readonly onEarlyEnd = (): void => {
-    if (this.early) this.earlyEof = true;
-  };
-
-  private readonly onEarlyClose = (): void => {
-    if (this.early && !this.earlyEof) this.clientLeftEarly('client connection closed before the server was reached');
-  };
-
   private clientLeftEarly(why: string): void {
     if (this.finished) return;
     if (this.log.wants(2)) this.log.log('info', `${why} ${this.tag}`);
@@ -195,23 +153,10 @@ export class Session implements FramerSink {
     this.finish();
   }
 
-  /** Stops the early reader; returns what it read (one buffer) or null. */
-  private stopEarly(): Buffer | null {
-    const c = this.client.input;
-    c.removeListener('data', this.onEarlyData);
-    c.removeListener('end', this.onEarlyEnd);
-    c.removeListener('close', this.onEarlyClose);
-    this.client.pause();
-    const early = this.early;
-    this.early = null;
-    if (!early || early.length === 0) return null;
-    return early.length === 1 ? early[0]! : Buffer.concat(early);
-  }
-
   private wire(server: ServerConnection): void {
     const s = server.channel;
     const c = this.client;
-    const early = this.stopEarly();
+    const early = this.early?.stop() ?? null;
     s.input.on('data', (chunk: Buffer) => this.onServerData(chunk));
     s.input.on('end', () => this.onServerEof());
     s.input.on('error', (e: NodeJS.ErrnoException) => this.abort('server_error', `server error: ${e.code ?? e.message}`));
@@ -245,7 +190,7 @@ export class Session implements FramerSink {
     // a verdict holds.
     if (early) this.onClientData(early);
     // Its EOF, seen then, is passed on after them (half-close).
-    if (this.earlyEof) this.onClientEof();
+    if (this.early?.eof) this.onClientEof();
     this.updateClientFlow();
   }
 

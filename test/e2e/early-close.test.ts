@@ -4,6 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecorder, type Recorder } from '../helpers/recorder.js';
 import { freePort, startStandalone, waitFor, WRAPPER } from '../helpers/wrapper.js';
+import { PREWIRE_BUFFER_MAX } from '../../src/io/early-reader.js';
 
 /**
  * A client that connects and leaves at once (a port scan, a load balancer's
@@ -124,6 +125,22 @@ describe('a client that leaves at once', () => {
       b.resetAndDestroy();
       await waitFor(() => w.logs().includes('session close'), 'session close', 5000);
       expect(w.logs()).toMatch(/end=client_(error|closed)/);
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('bytes sent before a slow server is up: kept up to PREWIRE_BUFFER_MAX, the rest waits; nothing lost, nothing reordered', async () => {
+    const w = await startStandalone(['--exec', "sh -c 'sleep 1; exec cat'", '--max-line-length', '100000']);
+    try {
+      const s = await dial(w.port);
+      const lines = Array.from({ length: 3000 }, (_, k) => `${String(k).padStart(6, '0')} ${'x'.repeat(90)}\n`).join('');
+      expect(lines.length).toBeGreaterThan(4 * PREWIRE_BUFFER_MAX);
+      let got = '';
+      s.on('data', (b: Buffer) => (got += b.toString('latin1')));
+      s.end(lines);
+      await waitFor(() => got.length >= lines.length, 'the echo of every byte', 10_000);
+      expect(got).toBe(lines);
     } finally {
       await w.stop();
     }
