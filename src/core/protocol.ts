@@ -107,6 +107,13 @@ export type ClientVerdict =
       readonly secret?: boolean | 'line';
       /** Context appended to the refusal's log line, already escaped (e.g. an SMTP envelope). */
       readonly note?: string;
+      /**
+       * The refused command announced this many bytes that follow it (an SMTP
+       * BDAT chunk): they are read as a raw run and dropped, never forwarded
+       * and never read as commands (RFC 3030: a server discards the chunk of
+       * a BDAT it refuses; read as commands, a message's text would run).
+       */
+      readonly skipRaw?: number;
     };
 
 /** What to do with bytes from the server. */
@@ -191,8 +198,8 @@ export interface ProtocolSession {
   lineSecrecy?(line: Buffer, contentEnd: number): Secrecy;
   /** Judge one complete client line; `line` includes its ending bytes. */
   clientLine(line: Buffer, contentEnd: number, ending: LineEnding): ClientVerdict;
-  /** A client line passed the length limit; it has been discarded. */
-  clientOverlong(): ClientVerdict;
+  /** A client line passed the length limit; it has been discarded. head: its first bytes. */
+  clientOverlong(head?: Buffer): ClientVerdict;
   /** Bytes of a raw run the protocol asked for; they are forwarded unchanged. */
   clientRaw?(bytes: Buffer): void;
   /** Judge server bytes. Absent: server bytes pass through untouched. */

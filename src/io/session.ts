@@ -80,6 +80,8 @@ export class Session implements FramerSink {
   private tlsRequested = false;
   /** Between the go-ahead and the end of the handshake: server bytes are dropped (response injection). */
   private upgrading = false;
+  /** A refused command's announced bytes are being read and dropped (ClientVerdict skipRaw). */
+  private skippingRaw = false;
   /** Some client bytes (or the protocol's own) reached the server: a policy close first lets it answer them. */
   private accepted = false;
   /** A policy close waits for what the server still sends (see closeBoth); then these go to the client, last. */
@@ -230,16 +232,19 @@ export class Session implements FramerSink {
   overlong(head: Buffer): void {
     if (this.closing) return;
     const secret = this.proto.lineSecrecy?.(head, head.length) ?? false;
-    this.act(this.proto.clientOverlong(), head, head.length, secret);
+    this.act(this.proto.clientOverlong(head), head, head.length, secret);
   }
 
   raw(bytes: Buffer): void {
     if (this.closing) return;
+    // The chunk of a refused BDAT: read so that it is no command, and dropped.
+    if (this.skippingRaw) return;
     this.proto.clientRaw?.(bytes);
     this.toServerRun.add(bytes);
   }
 
   rawDone(): void {
+    this.skippingRaw = false;
     // Back in line mode. A raw run that asked to hold after it (an SMTP BDAT
     // past the pending-reply cap) stops the client here until a release.
     if (this.holdAfterRaw) {
@@ -290,6 +295,10 @@ export class Session implements FramerSink {
         if (v.hold && !v.close) {
           this.held = true;
           this.framer.pause();
+        }
+        if (v.skipRaw !== undefined && !v.close) {
+          this.skippingRaw = true;
+          this.framer.rawBytes(v.skipRaw);
         }
         if (v.close) {
           this.closeBoth('protocol_close', 'closed by protocol after refusal', v.reply);
@@ -455,12 +464,14 @@ export class Session implements FramerSink {
     this.serverEof = true;
     if (this.finished) return;
     if (this.log.wants(2)) this.log.log('info', `server closed its side ${this.tag}`);
-    const tail = this.proto.serverEnd?.();
-    if (tail) for (const b of tail) this.toClient(b);
     if (this.draining) {
+      // The wrapper closed the session: the server leaving now is expected, and the protocol's
+      // words for an unexpected end (SMTP's 421 mid-DATA) must not come before the closing reply.
       this.endDrain();
       return;
     }
+    const tail = this.proto.serverEnd?.();
+    if (tail) for (const b of tail) this.toClient(b);
     // Nothing the client sends now can reach anyone (an SMTP body being held
     // when Postfix's smtpd_timeout hit): stop reading it, close once the tail
     // (the protocol's 421) is written, instead of reading on until the idle timeout.

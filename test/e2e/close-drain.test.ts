@@ -67,6 +67,21 @@ describe('a policy close delivers what the server still answers, then the closin
     expect(text).not.toContain('c OK');
   });
 
+  it('SMTP stream mode, a bare CR in DATA: the 554 is the last word, no 421 for the server leaving before it', async () => {
+    const c = await tcpClient(smtp.port);
+    await c.waitFor('220 ');
+    c.sock.write('EHLO x\r\n');
+    await c.waitFor('250 ');
+    c.sock.write('MAIL FROM:<a@example.org>\r\nRCPT TO:<alice@mydomain.org>\r\nDATA\r\n');
+    await c.waitFor('354 ');
+    c.sock.write('Subject: x\r\n\r\nbad\rline\r\n');
+    await Promise.race([c.eof, new Promise((r) => setTimeout(r, 8000))]);
+    c.sock.destroy();
+    const after354 = c.received().toString('latin1').split('354 ')[1]!;
+    expect(after354).toMatch(/\r\n554 5\.6\.0 [^\r]*\r\n$/);
+    expect(after354).not.toContain('421');
+  });
+
   it('SMTP (too many violations, PIPELINING): the MAIL and RCPT replies come before the 421', async () => {
     const text = await burst(smtp.port, '220 ', 'EHLO x\r\n', 'MAIL FROM:<a@example.org>\r\nRCPT TO:<alice@mydomain.org>\r\nXX1\r\nXX2\r\nRSET\r\n');
     expect(text).toMatch(/250 2\.1\.0 Ok\r\n250 2\.1\.5 Ok\r\n500 [^\r]*\r\n500 [^\r]*\r\n421 [^\r]*\r\n$/);

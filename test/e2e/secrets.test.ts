@@ -107,6 +107,13 @@ const POP3_CASES: readonly Case[] = [
     code: 'unknown_command',
     steps: [{ send: 'USER alice\r\n' }, { await: '+OK\r\n', send: 'PASS secret\r\n' }, { await: 'Logged in', send: `${LOGIN64}\r\n` }],
   },
+  // Review 3: name and password typed on one USER line; a password retyped after login.
+  { name: 'USER with the password on the same line', code: 'bad_argument', steps: [{ send: `USER alice ${PASSWORD}\r\n` }] },
+  {
+    name: 'a stray password after login (TRANSACTION)',
+    code: 'unknown_command',
+    steps: [{ send: 'USER alice\r\n' }, { await: '+OK\r\n', send: 'PASS secret\r\n' }, { await: 'Logged in', send: `${PASSWORD} !\r\n` }],
+  },
   // Review: a TAB after the verb must not let the password through as part of the "first word".
   { name: 'PASS with a TAB after the verb', code: 'unknown_command', steps: [{ send: 'USER alice\r\n' }, { await: '+OK\r\n', send: `PASS\t${PASSWORD} x\r\n` }] },
 ];

@@ -101,12 +101,13 @@ export class Pop3Session implements ProtocolSession {
     if (this.phase === 'sasl') return 'line';
     const verb = verbOf(line, 0, contentEnd, MAX_VERB);
     const known = COMMANDS.has(verb);
-    // In AUTHORIZATION only a known verb is shown (a stray password, or a SASL
-    // response sent behind a refused AUTH, is no verb: hidden whole); USER shows its name.
-    if (this.phase === 'authorization') return verb === 'USER' ? false : known ? true : 'line';
-    if (beginsWithAnyCI(line, 0, contentEnd, CREDENTIAL_VERBS)) return true;
-    // A base64 line that is no command is a SASL response out of place: hidden whole.
-    return !known && contentEnd >= 4 && isBase64(line, 0, contentEnd) ? 'line' : false;
+    // A line that is no command (a stray or retyped password, a SASL response sent behind a
+    // refused AUTH) is hidden whole, in any phase.
+    if (!known) return 'line';
+    // USER shows its name, unless more follows it ("USER alice secret": a password typed on the same line).
+    if (verb === 'USER') return line.indexOf(0x20, 5) >= 0 && line.indexOf(0x20, 5) < contentEnd;
+    // In AUTHORIZATION every other command shows its verb only; PASS, APOP and AUTH in any phase.
+    return this.phase === 'authorization' || beginsWithAnyCI(line, 0, contentEnd, CREDENTIAL_VERBS);
   }
 
   clientLine(line: Buffer, contentEnd: number, ending: LineEnding): ClientVerdict {

@@ -8,6 +8,7 @@ import { decimal, isError, type ParsedPath } from './path.js';
 import { domainListed, ipAllowed, senderBlocked } from './policy.js';
 
 const AUTH_VERB = ['AUTH'];
+const BDAT_VERB = ['BDAT'];
 const STARTTLS_GO_AHEAD = Buffer.from('220 2.0.0 Ready to start TLS\r\n');
 
 /**
@@ -67,7 +68,7 @@ export class SmtpSession extends Conversation implements ProtocolSession {
     }
   }
 
-  clientOverlong(): ClientVerdict {
+  clientOverlong(head?: Buffer): ClientVerdict {
     switch (this.st) {
       case 'greeting':
         return this.earlyTalker();
@@ -87,7 +88,11 @@ export class SmtpSession extends Conversation implements ProtocolSession {
       case 'mail':
       case 'rcpt':
       case 'quit':
-        return this.refuse('line_too_long', `command line longer than ${this.policy.commandLineLength} bytes`, '500 5.5.0 Line too long\r\n');
+      {
+        const v = this.refuse('line_too_long', `command line longer than ${this.policy.commandLineLength} bytes`, '500 5.5.0 Line too long\r\n');
+        // An overlong BDAT line: where its chunk ends is unknown, the stream cannot be followed.
+        return head && beginsWithAnyCI(head, 0, head.length, BDAT_VERB) ? { ...v, close: true } : v;
+      }
       default: {
         const never: never = this.st;
         throw new Error(`unknown SMTP state ${String(never)}`);
@@ -100,6 +105,24 @@ export class SmtpSession extends Conversation implements ProtocolSession {
   }
 
   private command(line: Buffer, end: number, ending: LineEnding): ClientVerdict {
+    const v = this.commandVerdict(line, end, ending);
+    return v.kind === 'refuse' && beginsWithAnyCI(line, 0, end, BDAT_VERB) ? this.refusedBdat(v, line, end) : v;
+  }
+
+  /**
+   * A refused BDAT: its chunk follows at once and must not be read as
+   * commands (RFC 3030 §2: the server discards it). With a size that parses,
+   * the chunk is read and dropped; without one nobody can tell where it
+   * ends, so the session closes.
+   */
+  private refusedBdat(v: Extract<ClientVerdict, { kind: 'refuse' }>, line: Buffer, end: number): ClientVerdict {
+    if (v.close) return v;
+    const p = line[4] === 0x20 ? parseBdat(line, 5, end) : null;
+    if (!p || isError(p)) return { ...v, close: true };
+    return { ...v, skipRaw: p.size };
+  }
+
+  private commandVerdict(line: Buffer, end: number, ending: LineEnding): ClientVerdict {
     const bad = checkLine(this.options, line, end, ending);
     if (bad && bad.kind === 'refuse') return this.refuse(bad.code, bad.reason, '500 5.5.2 Error: bad command line\r\n');
     if (end > this.policy.commandLineLength) return this.refuse('line_too_long', `command line longer than ${this.policy.commandLineLength} bytes`, '500 5.5.0 Line too long\r\n');
