@@ -1,12 +1,11 @@
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { connect, type Socket } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
+import { Wire } from '../helpers/tls-wire.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCert, type TestCert } from '../helpers/certs.js';
 import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { curl, py } from '../helpers/wire.js';
-import { freePort, runPiped, startStandalone, waitFor, WRAPPER, type Standalone } from '../helpers/wrapper.js';
-import { spawn } from 'node:child_process';
+import { runPiped, startStandalone, waitFor, type Standalone } from '../helpers/wrapper.js';
+import { socketActivated } from '../helpers/socket-activate.js';
 import { startHaproxy } from '../helpers/haproxy.js';
 
 /**
@@ -15,49 +14,6 @@ import { startHaproxy } from '../helpers/haproxy.js';
  * clients (python's poplib/imaplib, openssl s_client) check the wrapper's
  * certificate; hostile cases use a raw socket that goes TLS mid-stream.
  */
-
-/** A raw client that can switch to TLS on the same TCP connection, as a STARTTLS client does. */
-class Wire {
-  private got = '';
-  private tls: TLSSocket | null = null;
-  private constructor(private readonly sock: Socket) {
-    sock.on('data', (b: Buffer) => (this.got += b.toString('latin1')));
-    sock.on('error', () => {});
-  }
-  static open(port: number): Promise<Wire> {
-    return new Promise((res, rej) => {
-      const s = connect({ port, host: '127.0.0.1' });
-      s.once('connect', () => res(new Wire(s)));
-      s.once('error', rej);
-    });
-  }
-  send(s: string): void {
-    (this.tls ?? this.sock).write(Buffer.from(s, 'latin1'));
-  }
-  text(): string {
-    return this.got;
-  }
-  until(t: string): Promise<void> {
-    return waitFor(() => this.got.includes(t), `${JSON.stringify(t)} in ${JSON.stringify(this.got)}`);
-  }
-  /** TLS over the same connection; what the server sends from then on is appended after a marker. */
-  startTls(ca: string): Promise<void> {
-    return new Promise((res, rej) => {
-      this.sock.removeAllListeners('data');
-      const t = tlsConnect({ socket: this.sock, ca: readFileSync(ca), servername: 'mail.test' });
-      t.once('secureConnect', () => {
-        this.got += '<TLS>';
-        this.tls = t;
-        res();
-      });
-      t.on('data', (b: Buffer) => (this.got += b.toString('latin1')));
-      t.once('error', rej);
-    });
-  }
-  close(): void {
-    (this.tls ?? this.sock).destroy();
-  }
-}
 
 describe('TLS toward the client: POP3 and IMAP in front of Dovecot (ssl = no)', () => {
   let dc: Dovecot;
@@ -236,16 +192,8 @@ print(p.user('alice')); print(p.pass_('secret')); print(p.stat()); print(p.quit(
 
   it('inetd mode (systemd-socket-activate): implicit TLS and STARTTLS over the inherited socket', async () => {
     for (const mode of ['implicit', 'starttls']) {
-      const port = await freePort();
-      const launcher = spawn(
-        'systemd-socket-activate',
-        ['--inetd', '-a', '-l', `127.0.0.1:${port}`, '--', process.execPath, WRAPPER, '-p', 'imap', '--connect', `127.0.0.1:${dc.imapPort}`, '--tls', mode, '--tls-cert', cert.cert, '--tls-key', cert.key],
-        { stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-      let err = '';
-      launcher.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+      const sa = await socketActivated(['-p', 'imap', '--connect', `127.0.0.1:${dc.imapPort}`, '--tls', mode, '--tls-cert', cert.cert, '--tls-key', cert.key]);
       try {
-        await waitFor(() => err.includes('Listening on'), 'systemd-socket-activate to listen');
         const out = await py(
           `import imaplib,ssl,sys
 ctx=ssl.create_default_context(cafile=sys.argv[2])
@@ -253,13 +201,13 @@ if sys.argv[3]=='implicit': m=imaplib.IMAP4_SSL('127.0.0.1',int(sys.argv[1]),ssl
 else:
   m=imaplib.IMAP4('127.0.0.1',int(sys.argv[1])); m.starttls(ctx)
 print(m.login('alice','secret')); print(m.logout())`,
-          String(port),
+          String(sa.port),
           cert.cert,
           mode,
         );
         expect(out, mode).toMatch(/\('OK', \[b'.*Logged in/);
       } finally {
-        launcher.kill('SIGTERM');
+        sa.stop();
       }
     }
   });

@@ -1,12 +1,12 @@
-import { execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { execFile } from 'node:child_process';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { Wire } from '../helpers/tls-wire.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCert, type TestCert } from '../helpers/certs.js';
 import { startPostfix, type Postfix } from '../helpers/postfix.js';
 import { py } from '../helpers/wire.js';
-import { freePort, startStandalone, waitFor, WRAPPER, type Standalone } from '../helpers/wrapper.js';
+import { startStandalone, waitFor, type Standalone } from '../helpers/wrapper.js';
+import { socketActivated } from '../helpers/socket-activate.js';
 
 /**
  * TLS toward the client for SMTP (issue 7), in front of a Postfix without
@@ -14,48 +14,6 @@ import { freePort, startStandalone, waitFor, WRAPPER, type Standalone } from '..
  * (465-style). Real clients verify the wrapper's certificate; what Postfix
  * delivered is compared with what was sent.
  */
-
-/** A raw client that can go TLS on the same connection. */
-class Wire {
-  private got = '';
-  private tls: TLSSocket | null = null;
-  private constructor(private readonly sock: Socket) {
-    sock.on('data', (b: Buffer) => (this.got += b.toString('latin1')));
-    sock.on('error', () => {});
-  }
-  static open(port: number): Promise<Wire> {
-    return new Promise((res, rej) => {
-      const s = connect({ port, host: '127.0.0.1' });
-      s.once('connect', () => res(new Wire(s)));
-      s.once('error', rej);
-    });
-  }
-  send(s: string): void {
-    (this.tls ?? this.sock).write(Buffer.from(s, 'latin1'));
-  }
-  text(): string {
-    return this.got;
-  }
-  until(t: string): Promise<void> {
-    return waitFor(() => this.got.includes(t), `${JSON.stringify(t)} in ${JSON.stringify(this.got)}`);
-  }
-  startTls(ca: string): Promise<void> {
-    return new Promise((res, rej) => {
-      this.sock.removeAllListeners('data');
-      const t = tlsConnect({ socket: this.sock, ca: readFileSync(ca), servername: 'mail.test' });
-      t.once('secureConnect', () => {
-        this.got += '<TLS>';
-        this.tls = t;
-        res();
-      });
-      t.on('data', (b: Buffer) => (this.got += b.toString('latin1')));
-      t.once('error', rej);
-    });
-  }
-  close(): void {
-    (this.tls ?? this.sock).destroy();
-  }
-}
 
 const SMTPLIB = `import smtplib,ssl,sys
 ctx=ssl.create_default_context(cafile=sys.argv[2])
@@ -184,22 +142,14 @@ s.sendmail('a@example.org',['alice@mydomain.org'],b'Subject: implicit\\r\\n\\r\\
   });
 
   it('inetd mode (systemd-socket-activate): smtplib STARTTLS over the inherited socket', async () => {
-    const port = await freePort();
-    const launcher = spawn(
-      'systemd-socket-activate',
-      ['--inetd', '-a', '-l', `127.0.0.1:${port}`, '--', process.execPath, WRAPPER, '-p', 'smtp', '--connect', `127.0.0.1:${pf.port}`, '--tls', 'starttls', '--tls-cert', cert.cert, '--tls-key', cert.key],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let err = '';
-    launcher.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+    const sa = await socketActivated(['-p', 'smtp', '--connect', `127.0.0.1:${pf.port}`, '--tls', 'starttls', '--tls-cert', cert.cert, '--tls-key', cert.key]);
     try {
-      await waitFor(() => err.includes('Listening on'), 'systemd-socket-activate to listen');
       const before = pf.delivered().length;
-      const out = await py(SMTPLIB, String(port), cert.cert);
+      const out = await py(SMTPLIB, String(sa.port), cert.cert);
       expect(out).toMatch(/^POST False$/m);
       await pf.waitDelivered(before + 1);
     } finally {
-      launcher.kill('SIGTERM');
+      sa.stop();
     }
   });
 });
