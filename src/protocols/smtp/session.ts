@@ -210,7 +210,7 @@ export class SmtpSession extends Conversation implements ProtocolSession {
 
   private mail(line: Buffer, a: number, end: number, hold: boolean, syntax: (w: string) => ClientVerdict): ClientVerdict {
     const env = parseEnvelope(line, a, end, 'FROM:', this.caps.smtputf8, this.policy.allowUnqualified);
-    if (isError(env)) return env.unsupported ? this.unsupported(env.error) : syntax(env.error);
+    if (isError(env)) return env.unsupported ? this.unsupported(env.error) : syntax(this.addressError(env.error, line, a, end));
     for (const p of env.params) {
       if (p.key === 'SIZE') {
         const n = p.value === null ? null : decimal(p.value);
@@ -237,7 +237,7 @@ export class SmtpSession extends Conversation implements ProtocolSession {
 
   private rcpt(line: Buffer, a: number, end: number, hold: boolean, syntax: (w: string) => ClientVerdict): ClientVerdict {
     const env = parseEnvelope(line, a, end, 'TO:', this.caps.smtputf8, this.policy.allowUnqualified);
-    if (isError(env)) return env.unsupported ? this.unsupported(env.error) : syntax(env.error);
+    if (isError(env)) return env.unsupported ? this.unsupported(env.error) : syntax(this.addressError(env.error, line, a, end));
     const note = this.envNote(this.tx.from ?? '', env.path.address);
     if (this.policy.maxRcpt > 0 && this.rcptCount >= this.policy.maxRcpt) {
       return this.refuse('too_many_recipients', `more than maxRcpt ${this.policy.maxRcpt} recipients in this session`, '452 4.5.3 Error: too many recipients\r\n', false, note);
@@ -267,6 +267,13 @@ export class SmtpSession extends Conversation implements ProtocolSession {
     this.resetTx();
     this.caps = { pipelining: false, chunking: false, smtputf8: false, auth: new Set() };
     return { kind: 'forward', keep: true, toClient: STARTTLS_GO_AHEAD, startTls: true };
+  }
+
+  /** For the log: an address with 8-bit bytes fails because the server did not offer SMTPUTF8, not for its shape. */
+  private addressError(error: string, line: Buffer, a: number, end: number): string {
+    if (this.caps.smtputf8) return error;
+    for (let i = a; i < end; i++) if (line[i]! >= 0x80) return '8-bit address without SMTPUTF8';
+    return error;
   }
 
   private unsupported(why: string): ClientVerdict {
