@@ -212,6 +212,11 @@ function familyOf(e: ProxyEndpoints): 4 | 6 | null {
   return a === 4 && b === 4 ? 4 : 6;
 }
 
+/** True when a header can carry these ends (both IP addresses, no zone). */
+export function proxyEncodable(e: ProxyEndpoints): boolean {
+  return familyOf(e) !== null;
+}
+
 const mapped = (addr: string): string => (isIPv4(addr) ? `::ffff:${addr}` : addr);
 
 /**

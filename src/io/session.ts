@@ -13,6 +13,7 @@ import { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { connectServer, describeDest, type ServerConnection } from './server.js';
 import { serverPrelude } from './server-prelude.js';
+import { proxyEncodable } from '../core/proxy-header.js';
 import { SessionTimers } from './session-timers.js';
 import { WriteRun } from './write-run.js';
 import type { SessionEnd, SessionResult } from './session-end.js';
@@ -111,6 +112,13 @@ export class Session implements FramerSink {
     this.client.output.on('error', (e: NodeJS.ErrnoException) => this.abort('client_error', `client error: ${e.code ?? e.message}`));
     this.armTimers();
     this.early = new EarlyReader(this.client, () => this.clientLeftEarly('client connection closed before the server was reached'));
+    if (this.cfg.proxy.toServer && this.client.endpoints && !proxyEncodable(this.client.endpoints)) {
+      // A header without the client's address (LOCAL / UNKNOWN) would make the server take the
+      // wrapper's own address for the client's, and pass it as local: refuse instead.
+      this.log.log('err', `server unavailable ${this.tag}: the client's address cannot go in a PROXY header (${this.client.endpoints.remoteAddress})`);
+      this.closeBeforeServer();
+      return this.done;
+    }
     const connecting = connectServer(
       this.cfg.dest,
       this.cfg.connectTimeoutMs,
@@ -130,13 +138,7 @@ export class Session implements FramerSink {
       if (this.finished) return this.done;
       const msg = err instanceof ProtowrapError ? err.message : String(err);
       this.log.log('err', `server unavailable ${this.tag} server=${describeDest(this.cfg.dest)}: ${msg}`);
-      this.early?.stop();
-      this.sendReply('unavailable');
-      this.endReason = 'server_unavailable';
-      this.closing = true;
-      this.client.end();
-      this.scheduleGrace();
-      this.client.onWritten(() => this.finish());
+      this.closeBeforeServer();
       return this.done;
     }
     if (this.finished || this.closing) {
@@ -146,6 +148,17 @@ export class Session implements FramerSink {
     if (this.log.wants(1)) this.log.log('info', `session open ${this.tag} server=${this.server.describe}`);
     this.wire(this.server);
     return this.done;
+  }
+
+  /** No server for this session: the protocol's "unavailable" reply, then the end. */
+  private closeBeforeServer(): void {
+    this.early?.stop();
+    this.sendReply('unavailable');
+    this.endReason = 'server_unavailable';
+    this.closing = true;
+    this.client.end();
+    this.scheduleGrace();
+    this.client.onWritten(() => this.finish());
   }
 
   private clientLeftEarly(why: string): void {

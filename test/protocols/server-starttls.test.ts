@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SERVER_STARTTLS_MAX_BYTES, type ServerStarttlsDialogue, type ServerStarttlsStep } from '../../src/core/server-starttls.js';
-import { ImapServerStarttls, withoutCapabilities } from '../../src/protocols/imap/server-starttls.js';
+import { ImapServerStarttls, withoutCodes } from '../../src/protocols/imap/server-starttls.js';
 import { Pop3ServerStarttls } from '../../src/protocols/pop3/server-starttls.js';
 import { SmtpServerStarttls } from '../../src/protocols/smtp/server-starttls.js';
 
@@ -79,10 +79,14 @@ describe('server STARTTLS dialogues', () => {
     });
   }
 
-  it('withoutCapabilities keeps other greetings as they are', () => {
-    expect(withoutCapabilities(b('* OK [CAPABILITY IMAP4rev1] hi\r\n')).toString('latin1')).toBe('* OK hi\r\n');
-    expect(withoutCapabilities(b('* OK hi\r\n')).toString('latin1')).toBe('* OK hi\r\n');
-    expect(withoutCapabilities(b('* OK [ALERT] x\r\n')).toString('latin1')).toBe('* OK [ALERT] x\r\n');
+  it('withoutCodes drops every response code of the pre-TLS greeting (a man in the middle could have written any)', () => {
+    expect(withoutCodes(b('* OK [CAPABILITY IMAP4rev1] hi\r\n')).toString('latin1')).toBe('* OK hi\r\n');
+    expect(withoutCodes(b('* OK hi\r\n')).toString('latin1')).toBe('* OK hi\r\n');
+    expect(withoutCodes(b('* OK [ALERT] x\r\n')).toString('latin1')).toBe('* OK x\r\n');
+    // Review 4: an unclosed code, and a second code that would move up into the first one's place.
+    expect(withoutCodes(b('* OK [CAPABILITY IMAP4rev1 LITERAL+\r\n')).toString('latin1')).toBe('* OK Server ready\r\n');
+    expect(withoutCodes(b('* OK [CAPABILITY IMAP4rev1] [CAPABILITY LITERAL+] hi\r\n')).toString('latin1')).toBe('* OK Server ready\r\n');
+    expect(withoutCodes(b('* OK [REFERRAL imap://evil/]\n')).toString('latin1')).toBe('* OK Server ready\n');
   });
 
   it('a server that never ends its line is cut off at the bound (property: no throw, bounded)', () => {

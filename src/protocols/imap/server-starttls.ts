@@ -31,16 +31,16 @@ export class ImapServerStarttls implements ServerStarttlsDialogue {
       switch (this.state) {
         case 'greeting': {
           // PREAUTH: already logged in, no STARTTLS possible; BYE: refused.
-          if (!/^\* OK( |$)/i.test(text)) return { kind: 'fail', reason: `server greeting ${shown(line)}` };
+          if (!statusIs(text, '*', 'OK')) return { kind: 'fail', reason: `server greeting ${shown(line)}` };
           if (this.lines.pending > 0) return { kind: 'fail', reason: 'server sent more than its greeting before a command' };
-          this.greeting = withoutCapabilities(this.lines.take());
+          this.greeting = withoutCodes(this.lines.take());
           this.state = 'starttls';
           return { kind: 'send', bytes: Buffer.from(`${TAG} STARTTLS\r\n`, 'latin1') };
         }
         case 'starttls': {
           if (text.startsWith('* ')) continue;
           if (!text.toUpperCase().startsWith(`${TAG.toUpperCase()} `)) return { kind: 'fail', reason: `unexpected server line ${shown(line)}` };
-          if (!/^\S+ OK( |$)/i.test(text)) return { kind: 'fail', reason: `server refused STARTTLS: ${shown(line)}` };
+          if (!statusIs(text, TAG, 'OK')) return { kind: 'fail', reason: `server refused STARTTLS: ${shown(line)}` };
           if (this.lines.pending > 0) return { kind: 'fail', reason: 'server bytes after its STARTTLS reply, before TLS' };
           this.state = 'done';
           return { kind: 'handshake', greeting: this.greeting };
@@ -55,9 +55,28 @@ export class ImapServerStarttls implements ServerStarttlsDialogue {
   }
 }
 
-/** `* OK [CAPABILITY …] text` → `* OK text`, line ending kept; any other greeting unchanged. */
-export function withoutCapabilities(greeting: Buffer): Buffer {
+/** `TAG STATUS` then a space or the end, case-insensitively. */
+function statusIs(text: string, tag: string, status: string): boolean {
+  const head = `${tag} ${status}`.toUpperCase();
+  return text.slice(0, head.length).toUpperCase() === head && (text.length === head.length || text[head.length] === ' ');
+}
+
+/**
+ * The greeting as replayed to the client: `* OK` and its text, without any
+ * response code. The greeting came before TLS: its [CAPABILITY …] is stale
+ * (STARTTLS, LOGINDISABLED), and on that stretch a man in the middle could
+ * have written any code ([CAPABILITY LITERAL+], [ALERT], [REFERRAL]); the
+ * client and the wrapper then ask CAPABILITY over TLS. A text that would
+ * still read as a code, or none, becomes a neutral one.
+ */
+export function withoutCodes(greeting: Buffer): Buffer {
   const s = greeting.toString('latin1');
-  const m = /^(\* OK )\[CAPABILITY [^\]\r\n]*\] ?/i.exec(s);
-  return m ? Buffer.from(m[1] + s.slice(m[0].length), 'latin1') : greeting;
+  const ending = s.endsWith('\r\n') ? '\r\n' : '\n';
+  let rest = s.slice(5, s.length - ending.length);
+  if (rest.startsWith('[')) {
+    const close = rest.indexOf(']');
+    rest = close < 0 ? '' : rest.slice(close + 1).trimStart();
+  }
+  if (rest === '' || rest.startsWith('[')) rest = 'Server ready';
+  return Buffer.from(`* OK ${rest}${ending}`, 'latin1');
 }

@@ -28,11 +28,11 @@ export class SmtpServerStarttls implements ServerStarttlsDialogue {
     if (!this.lines.push(bytes)) return { kind: 'fail', reason: 'server sent too much before TLS' };
     for (let line = this.lines.next(); line; line = this.lines.next()) {
       const text = lineText(line);
-      const m = /^(\d{3})([ -]|$)(.*)$/.exec(text);
-      if (!m || (this.code !== null && m[1] !== this.code)) return { kind: 'fail', reason: `bad server reply line ${shown(line)}` };
-      this.code = m[1]!;
-      if (/^STARTTLS$/i.test(m[3]!.trim().split(' ')[0] ?? '')) this.offersStarttls = true;
-      if (m[2] === '-') continue;
+      const r = replyLine(text);
+      if (!r || (this.code !== null && r.code !== this.code)) return { kind: 'fail', reason: `bad server reply line ${shown(line)}` };
+      this.code = r.code;
+      if (r.text.trim().split(' ')[0]!.toUpperCase() === 'STARTTLS') this.offersStarttls = true;
+      if (r.more) continue;
       // The reply is complete; no command was pipelined, so nothing may follow it.
       if (this.lines.pending > 0) return { kind: 'fail', reason: 'server sent more than one reply before a command' };
       const step = this.replied(this.code, line);
@@ -68,4 +68,13 @@ export class SmtpServerStarttls implements ServerStarttlsDialogue {
       }
     }
   }
+}
+
+/** A reply line: three digits, then "-" (more lines follow), " " or the end, then text. No regex: a small parser. */
+function replyLine(text: string): { code: string; more: boolean; text: string } | null {
+  if (text.length < 3) return null;
+  for (let i = 0; i < 3; i++) if (text[i]! < '0' || text[i]! > '9') return null;
+  const sep = text[3];
+  if (sep !== undefined && sep !== ' ' && sep !== '-') return null;
+  return { code: text.slice(0, 3), more: sep === '-', text: text.slice(4) };
 }
