@@ -2,7 +2,8 @@
 // build/code-cache.mjs makes the bundle's V8 code cache, and build/loader.mjs
 // writes both into a small loader (why: see there). modern-syslog (a native
 // addon) stays external: it is loaded from node_modules at run time, with
-// logger(1) as the fallback.
+// logger(1) as the fallback. build/manpage.mjs then writes dist/protowrap.8
+// from the same option tables.
 //   PROTOWRAP_CODE_CACHE=0 npm run build   builds without the code cache.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
@@ -11,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { asciiOnly, loaderSource, wrapBundle } from './loader.mjs';
+import { writeManPage } from './manpage.mjs';
 
 /** The warm-up session of the cache maker is cut off after this. */
 const CODE_CACHE_TIMEOUT_MS = 30_000;
@@ -68,3 +70,6 @@ const tmpOut = `${dist}.${process.pid}.tmp`;
 writeFileSync(tmpOut, loaderSource({ bundle, cache: codeCache(), version: pkg.version }), { mode: 0o755 });
 chmodSync(tmpOut, 0o755);
 renameSync(tmpOut, dist);
+
+// The man page, protowrap(8), from the option tables the flags come from.
+await writeManPage();
