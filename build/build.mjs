@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { asciiOnly, loaderSource, wrapBundle } from './loader.mjs';
+import { nodeBundleOptions } from './bundle-options.mjs';
 import { writeManPage } from './manpage.mjs';
 
 /** The warm-up session of the cache maker is cut off after this. */
@@ -20,21 +21,8 @@ const CODE_CACHE_TIMEOUT_MS = 30_000;
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = join(root, 'dist', 'protowrap.js');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-const out = await build({
-  entryPoints: [join(root, 'src/main.ts')],
-  bundle: true,
-  write: false,
-  platform: 'node',
-  target: 'node20',
-  // CommonJS loads faster than an ES module at start-up (inetd starts one
-  // process per connection); dist/package.json marks the folder as such.
-  format: 'cjs',
-  external: ['modern-syslog'],
-  banner: { js: "const __importMetaUrl = require('url').pathToFileURL(__filename).href;" },
-  define: { __PROTOWRAP_VERSION__: JSON.stringify(pkg.version), 'import.meta.url': '__importMetaUrl' },
-  legalComments: 'none',
-  logLevel: 'warning',
-});
+// CommonJS (see bundle-options.mjs); dist/package.json marks the folder as such.
+const out = await build({ ...nodeBundleOptions(pkg.version), entryPoints: [join(root, 'src/main.ts')], legalComments: 'none' });
 const bundle = asciiOnly(out.outputFiles[0].text);
 mkdirSync(join(root, 'dist'), { recursive: true });
 writeFileSync(join(root, 'dist', 'package.json'), JSON.stringify({ type: 'commonjs' }) + '\n');

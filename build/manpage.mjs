@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeBundleOptions } from './bundle-options.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -61,16 +62,8 @@ export function tables() {
 /** Loads the tables from the TypeScript sources. */
 async function loadTables(version) {
   const out = await build({
+    ...nodeBundleOptions(version),
     stdin: { contents: ENTRY, resolveDir: root, sourcefile: 'manpage-entry.mjs', loader: 'js' },
-    bundle: true,
-    write: false,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    external: ['modern-syslog'],
-    banner: { js: "const __importMetaUrl = require('url').pathToFileURL(__filename).href;" },
-    define: { __PROTOWRAP_VERSION__: JSON.stringify(version), 'import.meta.url': '__importMetaUrl' },
-    logLevel: 'warning',
   });
   const tmp = mkdtempSync(join(tmpdir(), 'protowrap-man-'));
   try {

@@ -24,9 +24,7 @@ export type ServerStarttlsStep =
   | { readonly kind: 'fail'; readonly reason: string };
 
 export interface ServerStarttlsDialogue {
-  /** Bytes to send before the server has said anything (none of ours: all three servers speak first). */
-  start(): Buffer | null;
-  /** Server bytes as they come; each call gets only the new bytes. */
+  /** Server bytes as they come; each call gets only the new bytes. The servers speak first: nothing is sent before. */
   feed(bytes: Buffer): ServerStarttlsStep;
 }
 

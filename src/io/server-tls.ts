@@ -154,7 +154,5 @@ export function upgradeServer(sock: Socket, plan: ServerTlsPlan, timeoutMs: numb
     const onEnd = (): void => fail('STARTTLS: server closed the connection');
     sock.on('data', onData);
     sock.once('end', onEnd);
-    const first = d.start();
-    if (first) sock.write(first);
   });
 }

@@ -7,7 +7,7 @@ import { escapeForLog, shownLine } from '../log/escape.js';
 import type { Logger } from '../log/logger.js';
 import { Channel } from './channel.js';
 import { ServerOut } from './server-out.js';
-import { acceptTls, describeTls, type ClientTlsContext } from './tls.js';
+import { describeTls, upgradeToTls, type ClientTlsContext } from './tls.js';
 import { EarlyReader } from './early-reader.js';
 import { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -108,8 +108,7 @@ export class Session implements FramerSink {
 
   /** Dial the server and start relaying. Resolves when the session is over. */
   async start(): Promise<SessionResult> {
-    this.client.input.on('error', (e: NodeJS.ErrnoException) => this.abort('client_error', `client error: ${e.code ?? e.message}`));
-    this.client.output.on('error', (e: NodeJS.ErrnoException) => this.abort('client_error', `client error: ${e.code ?? e.message}`));
+    this.watchClientErrors(this.client);
     this.armTimers();
     this.early = new EarlyReader(this.client, () => this.clientLeftEarly('client connection closed before the server was reached'));
     if (this.cfg.proxy.toServer && this.client.endpoints && !proxyEncodable(this.client.endpoints)) {
@@ -186,13 +185,7 @@ export class Session implements FramerSink {
       this.out.pump();
       this.updateClientFlow();
     });
-    c.output.on('drain', () => {
-      if (!this.serverEof) s.resume();
-    });
-    c.input.on('data', (chunk: Buffer) => this.onClientData(chunk));
-    c.input.on('end', () => this.onClientEof());
-    // A stream destroyed without 'end' (or before we listened) has ended too.
-    c.input.on('close', () => this.onClientEof());
+    this.listenClient(c);
     s.input.on('close', () => this.onServerEof());
     if (c.input.destroyed) queueMicrotask(() => this.onClientEof());
     if (server.exited) {
@@ -359,6 +352,23 @@ export class Session implements FramerSink {
     else this.client.resume();
   }
 
+  private watchClientErrors(c: Channel): void {
+    const onError = (e: NodeJS.ErrnoException) => this.abort('client_error', `client error: ${e.code ?? e.message}`);
+    c.input.on('error', onError);
+    if ((c.output as unknown) !== c.input) c.output.on('error', onError);
+  }
+
+  /** The relay's listeners on the client (at wire(), and again on the TLS socket after STARTTLS). */
+  private listenClient(c: Channel): void {
+    c.output.on('drain', () => {
+      if (!this.serverEof) this.server?.channel.resume();
+    });
+    c.input.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    c.input.on('end', () => this.onClientEof());
+    // A stream destroyed without 'end' (or before we listened) has ended too.
+    c.input.on('close', () => this.onClientEof());
+  }
+
   /** Offer STARTTLS with this context (tls = starttls or require). */
   enableStartTls(ctx: ClientTlsContext): void {
     this.tlsCtx = ctx;
@@ -383,35 +393,20 @@ export class Session implements FramerSink {
     }
     this.upgrading = true;
     this.client.pause();
-    // Our plaintext listeners must not see the TLS records.
-    raw.removeAllListeners('data');
-    raw.removeAllListeners('end');
-    raw.removeAllListeners('close');
-    raw.removeAllListeners('drain');
-    // The go-ahead is written before the handshake starts on the same socket.
-    raw.write(Buffer.alloc(0), () => {
-      if (this.finished || this.closing) return;
-      acceptTls(raw, this.tlsCtx!.current).then(
-        (tls) => this.clientSecured(tls),
-        (e: Error) => this.abort('client_error', `TLS handshake failed: ${e.message}`),
-      );
-    });
+    upgradeToTls(raw, this.tlsCtx.current).then(
+      (tls) => this.clientSecured(tls),
+      (e: Error) => this.abort('client_error', `TLS handshake failed: ${e.message}`),
+    );
   }
 
   private clientSecured(tls: TLSSocket): void {
-    if (this.finished) {
+    if (this.finished || this.closing) {
       tls.destroy();
       return;
     }
     this.client = new Channel(tls, tls);
-    const c = this.client;
-    c.input.on('error', (e: NodeJS.ErrnoException) => this.abort('client_error', `client error: ${e.code ?? e.message}`));
-    c.input.on('data', (chunk: Buffer) => this.onClientData(chunk));
-    c.input.on('end', () => this.onClientEof());
-    c.input.on('close', () => this.onClientEof());
-    c.output.on('drain', () => {
-      if (!this.serverEof) this.server?.channel.resume();
-    });
+    this.watchClientErrors(this.client);
+    this.listenClient(this.client);
     if (this.log.wants(1)) this.log.log('info', `client TLS established ${this.tag}: ${describeTls(tls)}`);
     this.upgrading = false;
     this.held = false;

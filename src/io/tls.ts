@@ -100,3 +100,18 @@ export function describeTls(sock: TLSSocket): string {
   const c = sock.getCipher();
   return `${sock.getProtocol() ?? 'TLS'} ${c?.standardName ?? c?.name ?? ''}`.trim();
 }
+
+/**
+ * STARTTLS toward the client: the plaintext socket is read no more by the
+ * session (its listeners go: they must not see TLS records), the go-ahead
+ * already queued on it is written first, then the handshake runs on it.
+ */
+export function upgradeToTls(raw: Socket, ctx: SecureContext): Promise<TLSSocket> {
+  raw.removeAllListeners('data');
+  raw.removeAllListeners('end');
+  raw.removeAllListeners('close');
+  raw.removeAllListeners('drain');
+  return new Promise((resolve, reject) => {
+    raw.write(Buffer.alloc(0), () => acceptTls(raw, ctx).then(resolve, reject));
+  });
+}

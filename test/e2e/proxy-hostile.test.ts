@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROXY_HEADER_DEADLINE_MS } from '../../src/io/proxy-in.js';
 import { proxyClient, v2Header } from '../helpers/proxy-client.js';
 import { startRecorder, type Recorder } from '../helpers/recorder.js';
-import { freePort, startStandalone, waitFor, WRAPPER, type Standalone } from '../helpers/wrapper.js';
+import { socketActivated } from '../helpers/socket-activate.js';
+import { startStandalone, waitFor, type Standalone } from '../helpers/wrapper.js';
 
 /**
  * Incoming PROXY headers under attack, standalone and inetd
@@ -18,25 +18,8 @@ interface Front {
   stop(): Promise<void>;
 }
 
-async function inetd(args: readonly string[]): Promise<Front> {
-  const port = await freePort();
-  const child: ChildProcess = spawn('systemd-socket-activate', ['--inetd', '-a', '-l', `127.0.0.1:${port}`, '--', process.execPath, WRAPPER, '--log-stderr', ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  child.stderr!.on('data', (b: Buffer) => (err += b.toString('latin1')));
-  await waitFor(() => err.includes('Listening on') || child.exitCode !== null, 'systemd-socket-activate');
-  return {
-    port,
-    logs: () => err,
-    stop: () =>
-      new Promise<void>((r) => {
-        if (child.exitCode !== null) return r();
-        child.once('exit', () => r());
-        child.kill('SIGTERM');
-      }),
-  };
-}
+/** Under systemd-socket-activate: the wrappers' --log-stderr lines reach the launcher's stderr. */
+const inetd = (args: readonly string[]): Promise<Front> => socketActivated(['--log-stderr', ...args]);
 
 const HEADER = 'PROXY TCP4 192.0.2.7 198.51.100.1 40000 110\r\n';
 

@@ -207,7 +207,7 @@ print(m.login('alice','secret')); print(m.logout())`,
         );
         expect(out, mode).toMatch(/\('OK', \[b'.*Logged in/);
       } finally {
-        sa.stop();
+        await sa.stop();
       }
     }
   });

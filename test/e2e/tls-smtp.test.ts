@@ -149,7 +149,7 @@ s.sendmail('a@example.org',['alice@mydomain.org'],b'Subject: implicit\\r\\n\\r\\
       expect(out).toMatch(/^POST False$/m);
       await pf.waitDelivered(before + 1);
     } finally {
-      sa.stop();
+      await sa.stop();
     }
   });
 });

@@ -3,7 +3,9 @@ import { freePort, waitFor, WRAPPER } from './wrapper.js';
 
 export interface SocketActivated {
   readonly port: number;
-  stop(): void;
+  /** What the launcher and the wrappers it started wrote to stderr (the wrappers' --log-stderr lines). */
+  logs(): string;
+  stop(): Promise<void>;
 }
 
 /**
@@ -17,12 +19,18 @@ export async function socketActivated(wrapperArgs: readonly string[]): Promise<S
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
-  launcher.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+  launcher.stderr!.on('data', (b: Buffer) => (err += b.toString('latin1')));
+  const stop = () =>
+    new Promise<void>((r) => {
+      if (launcher.exitCode !== null) return r();
+      launcher.once('exit', () => r());
+      launcher.kill('SIGTERM');
+    });
   try {
-    await waitFor(() => err.includes('Listening on'), 'systemd-socket-activate to listen');
+    await waitFor(() => err.includes('Listening on') || launcher.exitCode !== null, 'systemd-socket-activate to listen');
   } catch (e) {
-    launcher.kill('SIGTERM');
+    await stop();
     throw e;
   }
-  return { port, stop: () => launcher.kill('SIGTERM') };
+  return { port, logs: () => err, stop };
 }

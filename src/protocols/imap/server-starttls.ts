@@ -19,10 +19,6 @@ export class ImapServerStarttls implements ServerStarttlsDialogue {
   private readonly lines = new ReplyLines();
   private greeting: Buffer = Buffer.alloc(0);
 
-  start(): Buffer | null {
-    return null;
-  }
-
   feed(bytes: Buffer): ServerStarttlsStep {
     if (this.state === 'done') return { kind: 'fail', reason: 'server bytes after its STARTTLS reply, before TLS' };
     if (!this.lines.push(bytes)) return { kind: 'fail', reason: 'server sent too much before TLS' };

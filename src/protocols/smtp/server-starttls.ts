@@ -19,10 +19,6 @@ export class SmtpServerStarttls implements ServerStarttlsDialogue {
 
   constructor(private readonly ctx: ServerStarttlsContext) {}
 
-  start(): Buffer | null {
-    return null;
-  }
-
   feed(bytes: Buffer): ServerStarttlsStep {
     if (this.state === 'done') return { kind: 'fail', reason: 'server bytes after its STARTTLS reply, before TLS' };
     if (!this.lines.push(bytes)) return { kind: 'fail', reason: 'server sent too much before TLS' };

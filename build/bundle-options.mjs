@@ -1,0 +1,20 @@
+/**
+ * The esbuild settings every bundle of the sources shares (the executable,
+ * and the tables the man page is written from): Node 20, CommonJS (loads
+ * faster than an ES module at start-up; inetd starts one process per
+ * connection), modern-syslog left external (a native addon), import.meta.url
+ * mapped for CommonJS, the version baked in.
+ */
+export function nodeBundleOptions(version) {
+  return {
+    bundle: true,
+    write: false,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external: ['modern-syslog'],
+    banner: { js: "const __importMetaUrl = require('url').pathToFileURL(__filename).href;" },
+    define: { __PROTOWRAP_VERSION__: JSON.stringify(version), 'import.meta.url': '__importMetaUrl' },
+    logLevel: 'warning',
+  };
+}
