@@ -5,6 +5,8 @@ import { flagName, type OptionSpec, type OptionTable, type OptionValue } from '.
 import type { LineMatcher, Protocol, ProtocolOptions } from './core/protocol.js';
 import { compileLinear } from './core/safe-regex.js';
 import { ConfigError, expected, UsageError } from './errors.js';
+import { AUTH_FAILURE_OPTIONS, resolveAuthFailures } from './config-auth.js';
+import type { AuthFailureSettings } from './core/auth-failures.js';
 import { findProtocol, protocolNames } from './protocols/index.js';
 
 /** Where the real server is. */
@@ -44,6 +46,8 @@ export interface Config {
   readonly serverTls: ServerTls | null;
   /** PROXY protocol in and out. */
   readonly proxy: ProxySettings;
+  /** Failed logins counted across sessions (maxAuthFailures); null: nothing is counted. */
+  readonly authFailures: AuthFailureSettings | null;
   /** The file it came from, if any, for --check. */
   readonly configFile: string | null;
 }
@@ -116,6 +120,8 @@ export const CORE_OPTIONS: OptionTable = {
   proxyFrom: { kind: 'stringList', default: [], doc: 'peers (CIDR or address) whose PROXY v1/v2 header is read and trusted' },
   proxyRequired: { kind: 'boolean', default: true, doc: 'with proxyFrom: a listed peer must send a header' },
   proxyToServer: { kind: 'string', default: null, oneOf: ['v1', 'v2'], doc: 'send a PROXY header (v1 or v2) to the server before any byte' },
+  // Failed logins counted per client across sessions and processes (config-auth.ts).
+  ...AUTH_FAILURE_OPTIONS,
 };
 
 /** Raw values as they come from one source, before validation. */
@@ -309,6 +315,7 @@ export function buildConfig(file: RawOptions | null, flags: RawOptions, extras: 
       required: v['proxyRequired'] as boolean,
       toServer: v['proxyToServer'] as 'v1' | 'v2' | null,
     },
+    authFailures: resolveAuthFailures(v),
     configFile: extras.config ?? null,
   };
   return deepFreeze(cfg);

@@ -9,6 +9,7 @@ import { Listener } from './io/listener.js';
 import { prepareClient } from './io/accept.js';
 import { processHoldStore } from './io/hold-store.js';
 import { Session } from './io/session.js';
+import { openAuthGate } from './io/auth-gate.js';
 import { describeDest } from './io/server.js';
 import { Logger, type LogSink } from './log/logger.js';
 import { openSyslog, StderrSink } from './log/syslog.js';
@@ -63,9 +64,11 @@ async function main(argv: readonly string[]): Promise<never> {
   if (cfg.logStderr && stderrFree) sinks.push(new StderrSink());
   logger = new Logger(sinks, cfg.logLevel);
   const log = logger;
+  // Redis is dialled on the first question (the ban check), not here.
+  const gate = cfg.authFailures ? await openAuthGate(cfg.authFailures, log, !cfg.listen) : null;
 
   if (cfg.listen) {
-    const listener = new Listener(cfg, log);
+    const listener = new Listener(cfg, log, gate);
     listener.tls = tlsCtx;
     process.on('SIGHUP', () => listener.reloadTls());
     let where: { address: string; port: number };
@@ -92,12 +95,14 @@ async function main(argv: readonly string[]): Promise<never> {
   // A socket on fd 0 may carry a PROXY header from a listed peer; a pipe never does.
   const client = stdio.socket ? await prepareClient(stdio.socket, cfg, log, stdio.address, tlsCtx) : stdio;
   if (!client) return flushThenExit(log, ExitCode.ok);
-  const session = new Session(client.channel, client.address, cfg, log, processHoldStore(cfg, log));
+  const session = new Session(client.channel, client.address, cfg, log, processHoldStore(cfg, log), gate);
   if (tlsCtx && tlsCtx.mode !== 'implicit') session.enableStartTls(tlsCtx);
   const stop = () => session.shutdown();
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   const result = await session.start();
+  // A failed login still being written to the store (bounded by stateStoreTimeout).
+  await gate?.close();
   return flushThenExit(log, result.end === 'server_unavailable' ? ExitCode.unavailable : ExitCode.ok);
 }
 
@@ -150,10 +155,26 @@ function describeConfig(cfg: Config): string {
     `serverTls       ${cfg.serverTls ? `${cfg.serverTls.mode} verify=${cfg.serverTls.verify}${cfg.serverTls.ca ? ` ca=${cfg.serverTls.ca}` : ''}${cfg.serverTls.name ? ` name=${cfg.serverTls.name}` : ''}` : 'none'}`,
     `proxyFrom       ${JSON.stringify(cfg.proxy.from.map((p) => `${p.net}/${p.bits}`))}${cfg.proxy.from.length > 0 ? ` required=${cfg.proxy.required}` : ''}`,
     `proxyToServer   ${cfg.proxy.toServer ?? 'none'}`,
+    ...describeAuthFailures(cfg),
   ];
   for (const [k, v] of Object.entries(o.extra)) lines.push(`${k.padEnd(15)} ${JSON.stringify(v)}`);
   if (cfg.configFile) lines.push(`config file     ${cfg.configFile}`);
   return lines.join('\n');
+}
+
+/** --check's lines for maxAuthFailures, with a warning where the counts cannot work. */
+function describeAuthFailures(cfg: Config): string[] {
+  const a = cfg.authFailures;
+  if (!a) return ['maxAuthFailures none (failed logins are not counted across sessions)'];
+  const store = a.store.type === 'memory' ? `memory (at most ${a.store.maxAddresses} addresses)` : `${a.store.url} timeout=${a.timeoutMs / 1000}s`;
+  const lines = [
+    `maxAuthFailures ${a.limit} within ${a.windowMs / 1000} s, then banned for ${a.banMs / 1000} s; IPv6 per /${a.prefix6}`,
+    `stateStore      ${store}`,
+  ];
+  if (!cfg.listen && a.store.type === 'memory') {
+    lines.push('warning         inetd mode with the memory store: each process serves one connection, so nothing is counted across sessions; use stateStore = "redis://host:port"');
+  }
+  return lines;
 }
 
 void main(process.argv.slice(2));

@@ -31,7 +31,9 @@ export type RefusalCode =
   | 'relay_denied'
   | 'too_many_recipients'
   | 'smuggling'
-  | 'no_storage';
+  | 'no_storage'
+  /** A connection from a client banned after maxAuthFailures failed logins (refused before the server is dialled). */
+  | 'banned';
 
 /** How much of a client line the log may show: all (false), the first word (true), nothing ('line'). */
 export type Secrecy = boolean | 'line';
@@ -141,6 +143,12 @@ export interface ServerVerdict {
   readonly cancelRaw?: boolean;
   /** Close the session after toClient (e.g. IMAP login attempts exhausted: `* BYE`). */
   readonly close?: boolean;
+  /**
+   * The server refused credentials (a failed login, the event maxLoginAttempts counts):
+   * the shell logs `login_failed` and counts it toward maxAuthFailures. user: the name
+   * tried when the protocol saw one (never the secret), else null.
+   */
+  readonly loginFailed?: { readonly user: string | null };
 }
 
 /** Replies the wrapper itself may need to send, in the protocol's own form. */

@@ -7,6 +7,7 @@ import type { HoldStore } from '../core/hold.js';
 import { processHoldStore } from './hold-store.js';
 import { Session } from './session.js';
 import type { ClientTlsContext } from './tls.js';
+import type { AuthGate } from './auth-gate.js';
 
 /**
  * Standalone mode (seed: standalone, listenPort): one process serves many
@@ -24,6 +25,8 @@ export class Listener {
   constructor(
     private readonly cfg: Config,
     private readonly log: Logger,
+    /** Failed logins counted across sessions (maxAuthFailures): every session of the process shares it. */
+    private readonly gate: AuthGate | null = null,
   ) {
     this.holdStore = processHoldStore(cfg, log);
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (sock) => this.accept(sock));
@@ -58,7 +61,7 @@ export class Listener {
         client.channel.destroy();
         return;
       }
-      const session = new Session(client.channel, client.address, this.cfg, this.log, this.holdStore);
+      const session = new Session(client.channel, client.address, this.cfg, this.log, this.holdStore, this.gate);
       if (this.tls && this.tls.mode !== 'implicit') session.enableStartTls(this.tls);
       this.sessions.add(session);
       void session.start().then(() => this.sessions.delete(session));
@@ -81,5 +84,6 @@ export class Listener {
     for (const s of open) s.shutdown();
     await Promise.all(open.map((s) => s.done));
     await closed;
+    await this.gate?.close();
   }
 }

@@ -2,6 +2,7 @@
 export type SessionEnd =
   | 'done'
   | 'server_unavailable'
+  | 'banned'
   | 'idle_timeout'
   | 'session_timeout'
   | 'too_many_violations'

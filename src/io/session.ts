@@ -17,6 +17,7 @@ import { proxyEncodable } from '../core/proxy-header.js';
 import { SessionTimers } from './session-timers.js';
 import { WriteRun } from './write-run.js';
 import type { SessionEnd, SessionResult } from './session-end.js';
+import type { AuthGate } from './auth-gate.js';
 
 export type { SessionEnd, SessionResult } from './session-end.js';
 
@@ -97,6 +98,8 @@ export class Session implements FramerSink {
     private readonly log: Logger,
     /** The process's store for held bodies (one per process: see hold-store.ts). */
     holdStore?: HoldStore,
+    /** Failed logins counted across sessions (maxAuthFailures); null: none. */
+    private readonly gate: AuthGate | null = null,
   ) {
     this.done = new Promise((r) => (this.resolveDone = r));
     const ctx = { clientAddress, maxLineLength: cfg.options.maxLineLength, tls: cfg.tls?.mode ?? 'none', piped: client.piped, ...(holdStore ? { holdStore } : {}) } as const;
@@ -118,6 +121,14 @@ export class Session implements FramerSink {
       this.closeBeforeServer();
       return this.done;
     }
+    // A banned client never reaches the server (the store's answer is bounded; it fails open).
+    if (this.gate && (await this.gate.isBanned(this.clientAddress))) {
+      if (this.finished) return this.done;
+      this.log.log('warning', `refused connection ${this.tag} code=banned reason="banned after ${this.gate.settings.limit} failed logins (maxAuthFailures)"`);
+      this.closeBeforeServer('banned');
+      return this.done;
+    }
+    if (this.finished) return this.done;
     const connecting = connectServer(
       this.cfg.dest,
       this.cfg.connectTimeoutMs,
@@ -150,10 +161,10 @@ export class Session implements FramerSink {
   }
 
   /** No server for this session: the protocol's "unavailable" reply, then the end. */
-  private closeBeforeServer(): void {
+  private closeBeforeServer(reason: SessionEnd = 'server_unavailable'): void {
     this.early?.stop();
     this.sendReply('unavailable');
-    this.endReason = 'server_unavailable';
+    this.endReason = reason;
     this.closing = true;
     this.client.end();
     this.scheduleGrace();
@@ -440,6 +451,7 @@ export class Session implements FramerSink {
     if (many) this.client.output.uncork();
     if (!ok) server.channel.pause();
     if (v.notes && this.log.wants(1)) for (const n of v.notes) this.log.log('notice', `note ${this.tag}: ${n}`);
+    if (v.loginFailed) this.loginFailed(v.loginFailed.user);
     if (v.toServer && !this.closing) {
       for (const b of v.toServer) this.toServerRun.add(b);
       this.toServerRun.flush();
@@ -520,6 +532,13 @@ export class Session implements FramerSink {
     this.clientEof = true;
     this.client.pause();
     this.checkDone();
+  }
+
+  /** The server refused credentials: logged, and counted toward maxAuthFailures across sessions. */
+  private loginFailed(user: string | null): void {
+    const who = user === null ? '' : ` user="${escapeForLog(Buffer.from(user, 'latin1'))}"`;
+    this.log.log('notice', `login_failed ${this.tag}${who}`);
+    this.gate?.failed(this.clientAddress, this.tag);
   }
 
   private toClient(bytes: Buffer): void {
