@@ -19,7 +19,9 @@ export interface Haproxy {
 
 const START_TIMEOUT_MS = 15_000;
 
-export async function startHaproxy(backendPort: number, send: 'send-proxy' | 'send-proxy-v2'): Promise<Haproxy> {
+/** backendPort: one backend, or several (HAProxy's default roundrobin between them). */
+export async function startHaproxy(backendPort: number | readonly number[], send: 'send-proxy' | 'send-proxy-v2'): Promise<Haproxy> {
+  const backends = typeof backendPort === 'number' ? [backendPort] : backendPort;
   const dir = mkdtempSync(join(tmpdir(), 'pw-haproxy-'));
   const port = await freePort();
   const cfg = join(dir, 'haproxy.cfg');
@@ -37,7 +39,7 @@ export async function startHaproxy(backendPort: number, send: 'send-proxy' | 'se
       `  bind 127.0.0.1:${port}`,
       '  default_backend be',
       'backend be',
-      `  server s1 127.0.0.1:${backendPort} ${send}`,
+      ...backends.map((p, i) => `  server s${i + 1} 127.0.0.1:${p} ${send}`),
       '',
     ].join('\n'),
   );

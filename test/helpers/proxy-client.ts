@@ -58,14 +58,21 @@ export function proxyClient(port: number, localAddress = '127.0.0.1'): Promise<P
   });
 }
 
-/** A PROXY v2 header (PROXY command, TCP over IPv4) with optional TLVs. */
+/** A PROXY v2 header (PROXY command, TCP over IPv4, or IPv6 when src has a colon) with optional TLVs. */
 export function v2Header(src: string, sport: number, dst: string, dport: number, tlvs: readonly { type: number; value: Buffer }[] = []): Buffer {
   const sig = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
-  const addr = Buffer.alloc(12);
-  src.split('.').forEach((o, i) => (addr[i] = Number(o)));
-  dst.split('.').forEach((o, i) => (addr[4 + i] = Number(o)));
-  addr.writeUInt16BE(sport, 8);
-  addr.writeUInt16BE(dport, 10);
+  const v6 = src.includes(':');
+  const alen = v6 ? 16 : 4;
+  const addr = Buffer.alloc(2 * alen + 4);
+  if (v6) {
+    v6Bytes(src).copy(addr, 0);
+    v6Bytes(dst).copy(addr, 16);
+  } else {
+    src.split('.').forEach((o, i) => (addr[i] = Number(o)));
+    dst.split('.').forEach((o, i) => (addr[4 + i] = Number(o)));
+  }
+  addr.writeUInt16BE(sport, 2 * alen);
+  addr.writeUInt16BE(dport, 2 * alen + 2);
   const tlvBytes = tlvs.map((t) => {
     const h = Buffer.from([t.type, 0, 0]);
     h.writeUInt16BE(t.value.length, 1);
@@ -74,5 +81,17 @@ export function v2Header(src: string, sport: number, dst: string, dport: number,
   const body = Buffer.concat([addr, ...tlvBytes]);
   const len = Buffer.alloc(2);
   len.writeUInt16BE(body.length);
-  return Buffer.concat([sig, Buffer.from([0x21, 0x11]), len, body]);
+  return Buffer.concat([sig, Buffer.from([0x21, v6 ? 0x21 : 0x11]), len, body]);
+}
+
+/** The 16 bytes of an IPv6 address written with hex words and at most one `::` (no dotted tail). */
+function v6Bytes(a: string): Buffer {
+  const [head, tail] = a.includes('::') ? a.split('::') : [a, undefined];
+  const words = (s: string | undefined) => (s ? s.split(':').map((w) => parseInt(w, 16)) : []);
+  const h = words(head);
+  const t = words(tail);
+  const all = [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
+  const b = Buffer.alloc(16);
+  all.forEach((w, i) => b.writeUInt16BE(w, 2 * i));
+  return b;
 }
