@@ -123,12 +123,13 @@ export class Session implements FramerSink {
     }
     // A banned client never reaches the server (the store's answer is bounded; it fails open).
     if (this.gate && (await this.gate.isBanned(this.clientAddress))) {
-      if (this.finished) return this.done;
+      if (this.finished || this.closing) return this.done;
       this.log.log('warning', `refused connection ${this.tag} code=banned reason="banned after ${this.gate.settings.limit} failed logins (maxAuthFailures)"`);
       this.closeBeforeServer('banned');
       return this.done;
     }
-    if (this.finished) return this.done;
+    // The session ended while the store was asked (the client left, SIGTERM): no server.
+    if (this.finished || this.closing) return this.done;
     const connecting = connectServer(
       this.cfg.dest,
       this.cfg.connectTimeoutMs,

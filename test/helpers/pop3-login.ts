@@ -18,15 +18,17 @@ export async function pop3Login(port: number, password: string, opts: { from?: s
     await waitFor(() => ended || lines() >= n, `${what}: ${JSON.stringify(c.received())}`, 20_000);
     return !ended;
   };
-  if (!(await step(1, 'greeting')) || !c.received().startsWith('+OK')) {
+  // The wrapper has closed its side: close ours, so that the session (an inetd process) ends.
+  const done = async () => {
     await c.closed;
+    c.sock.end();
     return c.received();
-  }
+  };
+  if (!(await step(1, 'greeting')) || !c.received().startsWith('+OK')) return done();
   c.send(`USER ${opts.user ?? 'alice'}\r\n`);
-  if (!(await step(2, 'USER reply'))) return c.received();
+  if (!(await step(2, 'USER reply'))) return done();
   c.send(`PASS ${password}\r\n`);
-  if (!(await step(3, 'PASS reply'))) return c.received();
+  if (!(await step(3, 'PASS reply'))) return done();
   c.send('QUIT\r\n');
-  await c.closed;
-  return c.received();
+  return done();
 }
