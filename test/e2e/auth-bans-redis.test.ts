@@ -171,7 +171,7 @@ describe('bans shared through a real Redis', () => {
         expect(await pop3Login(w.port, 'wrong', { from: '127.0.0.8' })).toContain('-ERR [AUTH]');
         expect(await pop3Login(w.port, 'secret', { from: '127.0.0.8' })).toContain('+OK Logged in');
         expect(await pop3Login(w.port, 'secret', { from: '127.0.0.8' })).toContain('+OK Logged in');
-        expect(count(w.logs(), /unavailable \(connection: [A-Z]+\): failing open/g)).toBe(1);
+        expect(count(w.logs(), /unavailable \(connection: [^)]+\): failing open/g)).toBe(1);
         await redis.start();
         // Back, and empty (nothing was saved): two failures ban again.
         expect(await pop3Login(w.port, 'secret', { from: '127.0.0.8' })).toContain('+OK Logged in');
