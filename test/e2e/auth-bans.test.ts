@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { pop3Login } from '../helpers/pop3-login.js';
-import { v2Header } from '../helpers/proxy-client.js';
+import { disconnectLines, startPostfix, type Postfix } from '../helpers/postfix.js';
+import { proxyClient, v2Header } from '../helpers/proxy-client.js';
 import { runPiped, startStandalone, waitFor, type Standalone } from '../helpers/wrapper.js';
 import { spawnSync } from 'node:child_process';
 import { WRAPPER } from '../helpers/wrapper.js';
@@ -13,7 +14,8 @@ import { WRAPPER } from '../helpers/wrapper.js';
  * wrapper passes each client's address on to Dovecot in a PROXY header
  * (Dovecot haproxy = yes), so Dovecot's own log (rip=…) shows which clients
  * reached it. Clients dial from 127.0.0.x, or, for IPv6, send a PROXY header
- * the wrapper trusts (--proxy-from 127.0.0.1).
+ * the wrapper trusts (--proxy-from 127.0.0.1). SMTP: a real Postfix with
+ * Dovecot SASL, its 535 to AUTH counted the same way.
  */
 
 const BANNED_POP3 = '-ERR [SYS/TEMP] service temporarily unavailable\r\n';
@@ -109,5 +111,57 @@ describe('bans with the memory store (standalone, real Dovecot)', () => {
     const bad = check('--state-store', 'redis://h:99999');
     expect(bad.status).toBe(78);
     expect(bad.stderr).toContain('stateStore');
+  });
+});
+
+/** One SMTP session: EHLO, AUTH PLAIN, QUIT; every byte received (a refused connection: its reply). */
+async function smtpAuth(port: number, password: string, from: string): Promise<string> {
+  const c = await proxyClient(port, from);
+  let ended = false;
+  void c.closed.then(() => (ended = true));
+  const done = async () => {
+    await c.closed;
+    c.sock.end();
+    return c.received();
+  };
+  const reply = (n: number, what: string) => waitFor(() => ended || (c.received().match(/^\d{3} /gm) ?? []).length >= n, `${what}: ${c.received()}`, 20_000);
+  await reply(1, 'greeting');
+  if (ended || !c.received().startsWith('220')) return done();
+  c.send('EHLO client.example\r\n');
+  await reply(2, 'EHLO');
+  c.send(`AUTH PLAIN ${Buffer.from(`\0alice\0${password}`).toString('base64')}\r\n`);
+  await reply(3, 'AUTH');
+  c.send('QUIT\r\n');
+  return done();
+}
+
+describe('bans in SMTP: the server\'s 535 to AUTH counts (real Postfix with Dovecot SASL)', () => {
+  let pf: Postfix;
+  let w: Standalone;
+  beforeAll(async () => {
+    pf = await startPostfix({ sasl: true });
+    w = await startStandalone(['-p', 'smtp', '--connect', `127.0.0.1:${pf.port}`, '--max-auth-failures', '2', '--log-level', '1']);
+  });
+  afterAll(async () => {
+    await w?.stop();
+    await pf?.stop();
+  });
+
+  it('two sessions with a 535 each ban the client: the next connection gets 421 and never reaches Postfix', async () => {
+    expect(await smtpAuth(w.port, 'wrong', '127.0.0.5')).toMatch(/\r\n535 /);
+    expect(await smtpAuth(w.port, 'secret', '127.0.0.5')).toMatch(/\r\n235 /);
+    expect(await smtpAuth(w.port, 'wrong', '127.0.0.5')).toMatch(/\r\n535 /);
+    await waitFor(() => w.logs().includes('banning client=127.0.0.5'), 'the ban line');
+    expect(w.logs().match(/login_failed client=127\.0\.0\.5 protocol=smtp user="alice"/g)).toHaveLength(2);
+    // Postfix's sessions with an EHLO (its start-up probes have none).
+    const sessions = () => disconnectLines(pf.log()).filter((l) => l.includes(' ehlo=1 '));
+    await waitFor(() => sessions().length === 3, `Postfix's three sessions: ${pf.log()}`);
+    const got = await smtpAuth(w.port, 'secret', '127.0.0.5');
+    expect(got).toMatch(/^421 [^\r]*\r\n$/);
+    expect(w.logs()).toContain('refused connection client=127.0.0.5 protocol=smtp code=banned');
+    // Another client is served; once Postfix has logged it, it has logged 4 sessions: not the refused one.
+    expect(await smtpAuth(w.port, 'secret', '127.0.0.6')).toMatch(/\r\n235 /);
+    await waitFor(() => sessions().length >= 4, "Postfix's session of 127.0.0.6");
+    expect(sessions()).toHaveLength(4);
   });
 });
