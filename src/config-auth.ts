@@ -14,7 +14,7 @@ export const AUTH_FAILURE_OPTIONS: OptionTable = {
   banPrefix6: { kind: 'integer', min: 1, max: 128, default: 64, doc: 'IPv6 clients are counted per prefix of this length' },
   stateStore: { kind: 'string', default: 'memory', doc: 'where the counts live: memory (this process) or redis://host:port[/db] (shared)' },
   stateStoreTimeout: { kind: 'integer', min: 1, max: 60, default: 1, doc: 'seconds a Redis store may take to answer before the session goes on without it (fail open)' },
-  stateStoreMaxAddresses: { kind: 'integer', min: 1, max: 10000000, default: 100000, doc: 'client addresses the memory store tracks; the least recently seen is forgotten first' },
+  stateStoreMaxAddresses: { kind: 'integer', min: 1, max: 10000000, default: 100000, doc: 'client addresses the memory store tracks; the one whose last failure is oldest is forgotten first' },
 };
 
 /** maxAuthFailures and its companions; null when maxAuthFailures is unset (nothing is counted). */

@@ -107,7 +107,7 @@ interface Entry {
  * One process's memory of failed logins (stateStore = "memory"): per key, the
  * failure times inside a sliding window, and the end of a ban. Bounded: at
  * most maxAddresses keys (a flood of addresses, e.g. IPv4 spoofed through a
- * trusted proxy, cannot grow it), the least recently touched evicted first;
+ * trusted proxy, cannot grow it), the key whose last failure is oldest evicted first;
  * per key at most limit times (reaching the limit bans and forgets them). A
  * key whose failures and ban are over is dropped when next touched.
  */
