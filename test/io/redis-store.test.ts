@@ -7,7 +7,7 @@ import { OutageNotice, outageMarker, RedisStateStore } from '../../src/io/redis-
 import { encodeCommand, parseReply, RespClient, RespFailure } from '../../src/io/resp-client.js';
 import { Logger, MemorySink } from '../../src/log/logger.js';
 import { redisCli, silentListener, startRedis, type Redis } from '../helpers/redis.js';
-import { freePort } from '../helpers/wrapper.js';
+import { freePort, waitFor } from '../helpers/wrapper.js';
 
 /**
  * The Redis store against a real redis-server: the hand-written RESP client,
@@ -199,7 +199,8 @@ describe('a Redis that never answers, or answers what no Redis sends', () => {
       expect(await gate.isBanned('192.0.2.6')).toBe(false);
       expect(await gate.isBanned('192.0.2.6')).toBe(false);
       expect(silent.received()).toContain('EXISTS');
-      expect(silent.connections()).toBe(2);
+      // The second question dialled again (the first connection was dropped at its timeout).
+      await waitFor(() => silent.connections() === 2, 'a second connection');
       expect(lines(sink, /unavailable/)).toHaveLength(1);
       expect(lines(sink, /unavailable/)[0]!.message).toContain('(timeout: no reply within 300 ms)');
     } finally {
@@ -241,10 +242,8 @@ describe('a Redis that never answers, or answers what no Redis sends', () => {
     const port = await freePort();
     const { gate, sink, store } = storeFor(settings({ timeoutMs: 30_000 }, port));
     try {
-      const t = Date.now();
+      // A refused connection fails the question at once (ECONNREFUSED, not the 30 s timeout).
       expect(await gate.isBanned('192.0.2.7')).toBe(false);
-      // Far below the 30 s timeout: a refused connection is no wait (not a timing assertion on the path itself).
-      expect(Date.now() - t).toBeLessThan(20_000);
       expect(lines(sink, /unavailable \(connection: ECONNREFUSED\)/)).toHaveLength(1);
     } finally {
       store.close();
