@@ -31,7 +31,10 @@ export type RefusalCode =
   | 'relay_denied'
   | 'too_many_recipients'
   | 'smuggling'
-  | 'no_storage';
+  | 'no_storage'
+  | 'forwarding'
+  | 'user_list'
+  | 'too_many_queries';
 
 /** How much of a client line the log may show: all (false), the first word (true), nothing ('line'). */
 export type Secrecy = boolean | 'line';
@@ -230,6 +233,12 @@ export interface Protocol {
   readonly summary: string;
   /** Default line limit in octets, line ending excluded. */
   readonly defaultMaxLineLength: number;
+  /**
+   * Seconds without traffic before closing when the configuration sets no
+   * idleTimeout (ident: 60, RFC 1413 servers close idle queries fast); absent:
+   * the core's default.
+   */
+  readonly defaultIdleTimeout?: number;
   /** Syslog facility when the configuration names none (SMTP: mail). */
   readonly defaultFacility?: 'mail' | 'daemon' | 'ftp' | 'auth';
   /** The protocol's own configuration keys (seed names such as maxLoginAttempts). */
