@@ -144,6 +144,13 @@ export interface ServerVerdict {
   readonly cancelRaw?: boolean;
   /** Close the session after toClient (e.g. IMAP login attempts exhausted: `* BYE`). */
   readonly close?: boolean;
+  /**
+   * With close: why, for the `closing …` log line, when the server is to
+   * blame (an ident reply out of grammar, a finger reply past its cap).
+   * Absent: "closed by protocol after a server reply", which fail2ban's
+   * filter counts against the client (failed logins end that way).
+   */
+  readonly closeWhy?: string;
 }
 
 /** Replies the wrapper itself may need to send, in the protocol's own form. */

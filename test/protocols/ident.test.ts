@@ -308,6 +308,7 @@ describe('ident session: one query, one checked reply', () => {
     for (let n = 0; n < 10 && !v.close; n++) v = s.serverData(Buffer.alloc(200, 0x75));
     expect(v.close).toBe(true);
     expect(v.notes?.[0]).toMatch(/reply line longer than 1000 bytes/);
+    expect(v.closeWhy).toBe('server reply refused');
     expect(Buffer.concat(v.toClient as Buffer[]).toString()).toBe('6193 , 23 : ERROR : UNKNOWN-ERROR\r\n');
     expect(s.serverData(b('more')).toClient).toEqual([]);
   });

@@ -75,7 +75,7 @@ export class FingerSession implements ProtocolSession {
     const { out, full } = this.filter.feed(chunk);
     const toClient = out === chunk ? null : out;
     if (!full) return { toClient };
-    return { toClient, close: true, notes: [`reply cut at ${this.limits.maxReplyBytes} bytes (maxReplyBytes)`] };
+    return { toClient, close: true, closeWhy: 'server reply past maxReplyBytes', notes: [`reply cut at ${this.limits.maxReplyBytes} bytes (maxReplyBytes)`] };
   }
 
   serverEnd(): readonly Buffer[] | null {

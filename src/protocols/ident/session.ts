@@ -139,7 +139,8 @@ export class IdentSession implements ProtocolSession {
     this.parts = [];
     this.partLen = 0;
     if (asked) out.push(errorReply(asked, 'UNKNOWN-ERROR'));
-    return { toClient: out, close: true, notes: [asked ? `server reply replaced by UNKNOWN-ERROR: ${why}` : `server bytes dropped: ${why}`] };
+    const note = asked ? `server reply replaced by UNKNOWN-ERROR: ${why}` : `server bytes dropped: ${why}`;
+    return { toClient: out, close: true, closeWhy: asked ? 'server reply refused' : 'server bytes nobody asked for', notes: [note] };
   }
 
   private refuseQuery(code: RefusalCode, reason: string, shown: PortPair): ClientVerdict {
