@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseCli, CliInfo } from '../../src/cli.js';
 import { buildConfig } from '../../src/config.js';
@@ -36,5 +39,12 @@ describe('idle timeout: the protocol default, then the configuration', () => {
       if (e instanceof CliInfo) text = e.text;
     }
     expect(text).toMatch(/--idle-timeout <s>\s+seconds without traffic before closing \(600; finger 60; ident 60\)/);
+  });
+
+  it('the man page names them too', () => {
+    const page = fileURLToPath(new URL('../../dist/protowrap.8', import.meta.url));
+    const r = spawnSync(process.execPath, [fileURLToPath(new URL('../../build/manpage.mjs', import.meta.url))], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(page, 'utf8')).toMatch(/config key \\fBidleTimeout\\fR; default: 600, finger 60, ident 60;/);
   });
 });

@@ -119,6 +119,12 @@ describe('finger in front of the real in.fingerd', () => {
     expect(r.stderr).toMatch(/note client=stdin protocol=finger: reply cut at 64 bytes \(maxReplyBytes\)/);
   });
 
+  it('the server cannot be started: one line of text, then the close', async () => {
+    const r = await runPiped(['-p', 'finger', '--exec', `${dir}/no-such-fingerd`], 'root\r\n');
+    expect(r.stdout.toString('latin1')).toBe('finger: service unavailable\r\n');
+    expect(r.stderr).toMatch(/server unavailable client=stdin protocol=finger/);
+  });
+
   it('the real finger client (finger user@127.0.0.1, port 79 in a private network namespace)', () => {
     // finger(1) always dials port 79: the wrapper listens there inside a network namespace of its own.
     const script = `

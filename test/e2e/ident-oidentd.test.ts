@@ -115,6 +115,12 @@ describe('ident in front of the real oidentd', () => {
     expect(r.code).toBe(0);
   });
 
+  it('the server unreachable: the close without a reply (RFC 1413 reads it as UNKNOWN-ERROR)', async () => {
+    const r = await runPiped(['-p', 'ident', '--connect', '127.0.0.1:1'], '5 , 6\r\n');
+    expect(r.stdout.length).toBe(0);
+    expect(r.stderr).toMatch(/server unavailable client=stdin protocol=ident/);
+  });
+
   it('the idle timeout is 60 s unless idleTimeout is set (--check)', () => {
     const check = (args: string[]) => spawnSync(process.execPath, [WRAPPER, '--check', '-p', 'ident', '--connect', '127.0.0.1:113', ...args], { encoding: 'utf8' }).stdout;
     expect(check([])).toMatch(/^idleTimeout\s+60$/m);
