@@ -242,7 +242,7 @@ export interface Protocol {
   readonly defaultMaxLineLength: number;
   /**
    * Seconds without traffic before closing when the configuration sets no
-   * idleTimeout (ident: 60, RFC 1413 servers close idle queries fast); absent:
+   * idleTimeout (finger and ident: 60, one short query per connection); absent:
    * the core's default.
    */
   readonly defaultIdleTimeout?: number;

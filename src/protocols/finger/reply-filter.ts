@@ -19,11 +19,6 @@ export class FingerReplyFilter {
 
   constructor(private readonly maxBytes: number) {}
 
-  /** True once maxBytes was reached: nothing more is read. */
-  get full(): boolean {
-    return this.capped;
-  }
-
   /**
    * Filters one chunk. out: the bytes for the client (the chunk itself when
    * nothing changed). full: this chunk reached the cap; its bytes past the cap
