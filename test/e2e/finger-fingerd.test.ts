@@ -13,6 +13,14 @@ const ANSWER = {
   userList: 'finger: user list denied\r\n',
 };
 
+/** Python that sets lo up (no double quotes: it goes inside sh's double quotes). */
+const LO_UP = [
+  'import fcntl,socket,struct',
+  's=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)',
+  "f=struct.unpack('16sH',fcntl.ioctl(s,0x8913,struct.pack('16sH',b'lo',0))[:18])[1]",
+  "fcntl.ioctl(s,0x8914,struct.pack('16sH',b'lo',f|1))",
+].join(';');
+
 const closes = (logs: string) => logs.split('\n').filter((l) => l.includes('session close ')).length;
 
 /**
@@ -129,7 +137,8 @@ describe('finger in front of the real in.fingerd', () => {
     // finger(1) always dials port 79: the wrapper listens there inside a network namespace of its own.
     const script = `
 set -e
-ip link set lo up
+# lo starts down in a new network namespace; up it without iproute2 (SIOCGIFFLAGS, SIOCSIFFLAGS | IFF_UP).
+/usr/bin/python3 -c "${LO_UP}"
 "${process.execPath}" "${WRAPPER}" -p finger --listen 127.0.0.1:79 --exec "${fd.fingerd}" --log-stderr 2>"${dir}/ns.log" &
 pid=$!
 i=0; while ! grep -q 'listening on' "${dir}/ns.log"; do i=$((i+1)); [ $i -lt 500 ] || exit 9; sleep 0.02; done
