@@ -26,43 +26,48 @@ describe('ident in front of the real oidentd', () => {
     await oid?.stop();
   });
 
-  /** One session; resolves once the wrapper logged its close. Returns the reply and oidentd's new log lines. */
-  async function session(query: string): Promise<{ reply: string; server: string[] }> {
+  /**
+   * One session; resolves once the wrapper logged its close and oidentd
+   * logged `expected` lines about requests (it may log after it replied).
+   * Returns the reply and oidentd's new lines (its "Connection from" lines left out).
+   */
+  async function session(query: string, expected: number): Promise<{ reply: string; server: string[] }> {
     const before = oid.log().length;
     const done = closes(w.logs());
     const reply = (await clientSession(w.port, Buffer.from(query, 'latin1'))).toString('latin1');
-    await waitFor(() => closes(w.logs()) > done, 'the session close');
-    // oidentd logs the connection before it reads: give it the moment to log what it read, if anything.
+    const lines = () => oid.log().slice(before).filter((l) => !l.startsWith('Connection from '));
+    await waitFor(() => closes(w.logs()) > done && lines().length >= expected, 'the session close and oidentd\'s log');
+    // A moment more, so that a line oidentd should not have logged would be seen.
     await new Promise((r) => setTimeout(r, 100));
-    return { reply, server: oid.log().slice(before).filter((l) => !l.startsWith('Connection from ')) };
+    return { reply, server: lines() };
   }
 
   it('a connection of root: the USERID reply names root, byte for byte as oidentd sent it', async () => {
     const { listenPort: l, dialPort: d } = mine;
-    const r = await session(`${l} , ${d}\r\n`);
+    const r = await session(`${l} , ${d}\r\n`, 1);
     expect(r.reply).toBe(`${l},${d}:USERID:UNIX:root\r\n`);
     expect(r.server).toEqual([`[localhost] Successful lookup: ${l} , ${d} : root (root)`]);
   });
 
   it('a connection of nobody: the reply names nobody (asked from its side)', async () => {
     const { listenPort: l, dialPort: d } = nobodys;
-    const r = await session(`${d},${l}\r\n`);
+    const r = await session(`${d},${l}\r\n`, 1);
     expect(r.reply).toBe(`${d},${l}:USERID:UNIX:nobody\r\n`);
     expect(r.server).toEqual([`[localhost] Successful lookup: ${d} , ${l} : nobody (nobody)`]);
     // The other end of the same connection is the test's.
-    const back = await session(`${l},${d}\r\n`);
+    const back = await session(`${l},${d}\r\n`, 1);
     expect(back.reply).toBe(`${l},${d}:USERID:UNIX:root\r\n`);
   });
 
   it("the RFC's white space: spaces and tabs around the numbers and the comma", async () => {
     const { listenPort: l, dialPort: d } = mine;
-    const r = await session(` \t${l}\t ,\t ${d} \t\r\n`);
+    const r = await session(` \t${l}\t ,\t ${d} \t\r\n`, 1);
     expect(r.reply).toBe(`${l},${d}:USERID:UNIX:root\r\n`);
     expect(r.server).toEqual([`[localhost] Successful lookup: ${l} , ${d} : root (root)`]);
   });
 
   it('no such connection: oidentd\'s NO-USER is relayed', async () => {
-    const r = await session('1 , 2\r\n');
+    const r = await session('1 , 2\r\n', 1);
     expect(r.reply).toBe('1,2:ERROR:NO-USER\r\n');
     expect(r.server).toEqual(['[localhost] 1 , 2 : ERROR : NO-USER']);
   });
@@ -85,7 +90,7 @@ describe('ident in front of the real oidentd', () => {
   ];
   it.each(garbage)('%s: INVALID-PORT from the wrapper; nothing reaches oidentd', async (_n, query, answer) => {
     const ports = `${mine.listenPort},${mine.dialPort}`;
-    const r = await session(query.replace('PORTS', ports));
+    const r = await session(query.replace('PORTS', ports), 0);
     expect(r.reply).toBe(answer);
     expect(r.server).toEqual([]);
   });
@@ -98,7 +103,7 @@ describe('ident in front of the real oidentd', () => {
 
   it('a second query on the connection closes it unanswered and never reaches oidentd', async () => {
     const { listenPort: l, dialPort: d } = mine;
-    const r = await session(`${l},${d}\r\n${l},${d}\r\n`);
+    const r = await session(`${l},${d}\r\n${l},${d}\r\n`, 1);
     expect(r.reply).toBe(`${l},${d}:USERID:UNIX:root\r\n`);
     expect(r.server).toEqual([`[localhost] Successful lookup: ${l} , ${d} : root (root)`]);
   });
