@@ -50,7 +50,7 @@ export function tables() {
     protocolKeys: [...protocolKeys()].map(([k, e]) => ({ key: k, spec: e.spec, owners: e.owners })),
     protocols: protocolNames().map((n) => {
       const p = findProtocol(n);
-      return { name: n, summary: p.summary, defaultMaxLineLength: p.defaultMaxLineLength, defaultFacility: p.defaultFacility ?? null, options: p.options ?? {} };
+      return { name: n, summary: p.summary, defaultMaxLineLength: p.defaultMaxLineLength, defaultFacility: p.defaultFacility ?? null, defaultIdleTimeout: p.defaultIdleTimeout ?? null, options: p.options ?? {} };
     }),
     cli: cliOptions([]),
     flagName,
@@ -203,6 +203,7 @@ function keyEntry(t, key, spec, cli, owners, protocols) {
   let def = t.shownDefault(spec);
   if (key === 'maxLineLength') def = protocols.map((p) => `${p.name} ${p.defaultMaxLineLength}`).join(', ');
   if (key === 'syslogFacility') def = protocols.map((p) => `${p.name} ${p.defaultFacility ?? 'daemon'}`).join(', ');
+  if (key === 'idleTimeout') def = [def, ...protocols.filter((p) => p.defaultIdleTimeout !== null).map((p) => `${p.name} ${p.defaultIdleTimeout}`)].join(', ');
   const facts = [`config key ${bold(key)}`, `default: ${esc(def)}`, ...specFacts(spec).map(esc)];
   if (owners) facts.push(`protocol${owners.length > 1 ? 's' : ''}: ${esc(owners.join(', '))}`);
   return ['.TP', flags.join(', '), lines(`${esc(spec.doc)}.`), '.br', lines(`${facts.join('; ')}.`)].join('\n');

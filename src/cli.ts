@@ -80,6 +80,15 @@ function protocolInArgv(argv: readonly string[]): string | null {
   return null;
 }
 
+/** The idle default as --help shows it: the core's, and each protocol's own (ident: 60). */
+function idleDefaults(): string {
+  const own = protocolNames().flatMap((n) => {
+    const d = findProtocol(n)!.defaultIdleTimeout;
+    return d === undefined ? [] : [`${n} ${d}`];
+  });
+  return [String(CORE_OPTIONS['idleTimeout']!.default), ...own].join('; ');
+}
+
 function build(argv: readonly string[]): Command {
   const cmd = new Command('protowrap')
     .description('A security wrapper for line-oriented TCP protocols: checks every client line before the real server sees it.')
@@ -92,7 +101,7 @@ function build(argv: readonly string[]): Command {
     .option('--max-line-length <n>', 'bytes per client line, line ending excluded (generic 1024)', intOrRaw)
     .option('--allow <regex>', 'a line must match one of these (repeatable; same as --allow-list)', collect)
     .option('--deny <regex>', 'a line matching one of these is refused (repeatable; same as --deny-list)', collect)
-    .option('--idle-timeout <s>', 'seconds without traffic before closing (600)', intOrRaw)
+    .option('--idle-timeout <s>', `seconds without traffic before closing (${idleDefaults()})`, intOrRaw)
     .option('--session-timeout <s>', 'seconds a session may last (14400)', intOrRaw)
     .option('--max-violations <n>', 'refused lines before the connection is closed (10)', intOrRaw)
     .option('--log-level <0-3>', '0 refusals/errors, 1 +sessions, 2 +state changes, 3 +every line (1)', intOrRaw)

@@ -278,6 +278,8 @@ export function buildConfig(file: RawOptions | null, flags: RawOptions, extras: 
     }
     (core ? v : extra)[k] = checkValue(k, spec, raw);
   }
+  // A protocol's own idle default (ident: 60 s) applies only when no source set idleTimeout.
+  const idleTimeout = Object.hasOwn(v, 'idleTimeout') ? (v['idleTimeout'] as number) : protocol.defaultIdleTimeout ?? (CORE_OPTIONS['idleTimeout']!.default as number);
   for (const [k, spec] of Object.entries(CORE_OPTIONS)) if (!(k in v)) v[k] = spec.default;
   for (const [k, spec] of Object.entries(protoTable)) if (!(k in extra)) extra[k] = spec.default;
 
@@ -300,7 +302,7 @@ export function buildConfig(file: RawOptions | null, flags: RawOptions, extras: 
     listen,
     dest,
     options,
-    idleTimeoutMs: (v['idleTimeout'] as number) * 1000,
+    idleTimeoutMs: idleTimeout * 1000,
     sessionTimeoutMs: (v['sessionTimeout'] as number) * 1000,
     connectTimeoutMs: (v['connectTimeout'] as number) * 1000,
     maxViolations: v['maxViolations'] as number,

@@ -33,7 +33,10 @@ export type RefusalCode =
   | 'smuggling'
   | 'no_storage'
   /** A connection from a client banned after maxAuthFailures failed logins (refused before the server is dialled). */
-  | 'banned';
+  | 'banned'
+  | 'forwarding'
+  | 'user_list'
+  | 'too_many_queries';
 
 /** How much of a client line the log may show: all (false), the first word (true), nothing ('line'). */
 export type Secrecy = boolean | 'line';
@@ -149,6 +152,13 @@ export interface ServerVerdict {
    * tried when the protocol saw one (never the secret), else null.
    */
   readonly loginFailed?: { readonly user: string | null };
+  /**
+   * With close: why, for the `closing …` log line, when the server is to
+   * blame (an ident reply out of grammar, a finger reply past its cap).
+   * Absent: "closed by protocol after a server reply", which fail2ban's
+   * filter counts against the client (failed logins end that way).
+   */
+  readonly closeWhy?: string;
 }
 
 /** Replies the wrapper itself may need to send, in the protocol's own form. */
@@ -238,6 +248,12 @@ export interface Protocol {
   readonly summary: string;
   /** Default line limit in octets, line ending excluded. */
   readonly defaultMaxLineLength: number;
+  /**
+   * Seconds without traffic before closing when the configuration sets no
+   * idleTimeout (finger and ident: 60, one short query per connection); absent:
+   * the core's default.
+   */
+  readonly defaultIdleTimeout?: number;
   /** Syslog facility when the configuration names none (SMTP: mail). */
   readonly defaultFacility?: 'mail' | 'daemon' | 'ftp' | 'auth';
   /** The protocol's own configuration keys (seed names such as maxLoginAttempts). */

@@ -464,7 +464,7 @@ export class Session implements FramerSink {
     if (v.maxLineLength !== undefined) this.framer.setMaxLineLength(v.maxLineLength);
     if (v.close) {
       // The protocol's closing words (e.g. IMAP's BYE) are out already: nothing of the server may follow them.
-      this.closeBoth('protocol_close', 'closed by protocol after a server reply', undefined, false);
+      this.closeBoth('protocol_close', v.closeWhy ?? 'closed by protocol after a server reply', undefined, false);
       return;
     }
     if (v.cancelRaw) {

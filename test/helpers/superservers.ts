@@ -16,7 +16,9 @@ export interface Substitutions {
   /** User the superserver runs protowrap as (the examples say nobody). */
   readonly user: string;
   /** host:port of the test's server, in place of the example's --connect target. */
-  readonly connect: string;
+  readonly connect?: string;
+  /** The test's server command (one word), in place of the example's --exec target. */
+  readonly exec?: string;
 }
 
 export const INSTALLED_PATH = '/usr/local/bin/protowrap';
@@ -48,12 +50,16 @@ export function argAfter(argv: readonly string[], flag: string): string | undefi
   return i >= 0 ? argv[i + 1] : undefined;
 }
 
-function withConnect(argv: readonly string[], target: string): string[] {
-  const i = argv.indexOf('--connect');
-  if (i < 0) throw new Error(`example has no --connect: ${argv.join(' ')}`);
+/** The example's argv with its server (--connect or --exec target) replaced by the test's. */
+function withServer(argv: readonly string[], s: Substitutions): string[] {
   const out = [...argv];
-  out[i + 1] = target;
-  return out;
+  for (const [flag, target] of [['--connect', s.connect], ['--exec', s.exec]] as const) {
+    const i = out.indexOf(flag);
+    if (i < 0 || target === undefined) continue;
+    out[i + 1] = target;
+    return out;
+  }
+  throw new Error(`example has no --connect or --exec the test replaces: ${argv.join(' ')}`);
 }
 
 /** An inetd.conf with the example's entry for `protocol`, uncommented and substituted. */
@@ -61,7 +67,7 @@ export function inetdConf(example: string, protocol: string, s: Substitutions): 
   const e = inetdEntries(example).find((x) => argAfter(x.argv, '--protocol') === protocol);
   if (!e) throw new Error(`inetd.conf.example has no entry for ${protocol}`);
   if (e.server !== INSTALLED_PATH) throw new Error(`unexpected server path ${e.server}`);
-  return [`127.0.0.1:${s.port}`, 'stream', 'tcp', 'nowait', s.user, s.wrapper, ...withConnect(e.argv, s.connect)].join('\t') + '\n';
+  return [`127.0.0.1:${s.port}`, 'stream', 'tcp', 'nowait', s.user, s.wrapper, ...withServer(e.argv, s)].join('\t') + '\n';
 }
 
 /** An xinetd service file's attributes, in order, as (name, operator, value). */
@@ -94,7 +100,7 @@ export function xinetdConf(file: string, s: Substitutions, logFile: string): str
       if (a.value !== INSTALLED_PATH) throw new Error(`unexpected server path ${a.value}`);
       return `\tserver = ${s.wrapper}`;
     }
-    if (a.name === 'server_args') return `\tserver_args = ${withConnect(a.value.split(/\s+/), s.connect).join(' ')}`;
+    if (a.name === 'server_args') return `\tserver_args = ${withServer(a.value.split(/\s+/), s).join(' ')}`;
     return `\t${a.name} ${a.op} ${a.value}`;
   });
   for (const [k, v] of Object.entries(set)) attrs.push(`\t${k} = ${v}`);
@@ -117,7 +123,7 @@ export function systemdArgv(service: string, s: Substitutions): string[] {
   if (!exec) throw new Error('no ExecStart');
   const argv = exec.split(/\s+/);
   if (argv[0] !== INSTALLED_PATH) throw new Error(`unexpected ExecStart path ${argv[0]}`);
-  return [s.wrapper, ...withConnect(argv.slice(1), s.connect)];
+  return [s.wrapper, ...withServer(argv.slice(1), s)];
 }
 
 /** True once something listens on 127.0.0.1:port (read from /proc, so no connection is made). */
