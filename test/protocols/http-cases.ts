@@ -139,7 +139,7 @@ export const HOSTILE: readonly HostileCase[] = [
   { name: 'asterisk-form', input: 'OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n', status: 400, forwarded: '' },
   { name: 'asterisk-form with GET', input: 'GET * HTTP/1.1\r\nHost: a\r\n\r\n', status: 400, forwarded: '', flags: { allowAsteriskForm: true } },
   { name: 'absolute-form without a host', input: 'GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n', status: 400, forwarded: '' },
-  { name: 'two empty lines before a request', input: `\r\n\r\n${GET}`, status: 400, forwarded: '\r\n' },
+  { name: 'two empty lines before a request', input: `\r\n\r\n${GET}`, status: 400, forwarded: '' },
   { name: 'Upgrade: websocket', input: 'GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n', status: 501, forwarded: '' },
   { name: 'Upgrade: h2c', input: 'GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n', status: 501, forwarded: '' },
   // The bad request after good ones: the good ones are forwarded, nothing after.

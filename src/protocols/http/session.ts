@@ -161,7 +161,11 @@ export class HttpSession implements ProtocolSession {
 
   private requestLine(line: Buffer, end: number): ClientVerdict {
     if (end === 0) {
-      if (this.emptyLines++ === 0) return { kind: 'forward' };
+      // Kept with the head it comes before: alone, it is an incomplete request to the server.
+      if (this.emptyLines++ === 0) {
+        this.kept = [line];
+        return { kind: 'forward', keep: true };
+      }
       return this.refuse('bad_syntax', 400, 'more than one empty line before a request');
     }
     const l = this.limits;
@@ -182,7 +186,8 @@ export class HttpSession implements ProtocolSession {
       return this.refuse('not_supported', 400, 'asterisk-form target refused (allowAsteriskForm, OPTIONS only)');
     }
     this.req = r;
-    this.kept = [line];
+    if (this.emptyLines === 0) this.kept = [line];
+    else this.kept.push(line);
     this.headBytes = 0;
     this.fields = 0;
     this.hosts = 0;
