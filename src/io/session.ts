@@ -200,6 +200,8 @@ export class Session implements FramerSink {
     // Its EOF, seen then, is passed on after them (half-close).
     if (this.early?.eof) this.onClientEof();
     this.updateClientFlow();
+    // The first phase's deadline (HTTP: the first request head) runs from here, bytes or not.
+    this.updatePhase();
   }
 
   // ---- client → server -------------------------------------------------
