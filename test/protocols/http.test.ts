@@ -229,3 +229,23 @@ describe('http: secrets and properties', () => {
     );
   });
 });
+
+describe('http: trailer and response bounds', () => {
+  const head = 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n';
+  it('trailers: maxHeaders and maxHeaderBytes count them on their own', () => {
+    const ok = `${head}${'T: 1\r\n'.repeat(100)}\r\n`;
+    expect(new MiniShell().push(ok).server).toBe(ok);
+    const many = new MiniShell().push(`${head}${'T: 1\r\n'.repeat(101)}\r\n`);
+    expect(many.status).toBe(431);
+    const long = new MiniShell({ maxHeaderBytes: 1024 }).push(`${head}T: ${'v'.repeat(2000)}\r\n\r\n`);
+    expect(long.status).toBe(431);
+    expect(long.server).toBe(head);
+  });
+
+  it('a response chunk-size line past 4 KiB closes the connection', () => {
+    const s = new MiniShell().push('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+    s.fromServer(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;${'e'.repeat(5000)}\r\nx\r\n0\r\n\r\n`);
+    expect(s.closed).toBe(true);
+    expect(s.client).toBe('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
+  });
+});
