@@ -1,7 +1,8 @@
 import { findNulOrBareCr, startsWithWordCI } from '../../core/bytes.js';
 import type { LineEnding } from '../../core/framer.js';
 import type { ClientPhase, ClientVerdict, LineMatcher, ProtocolOptions, ProtocolSession, RefusalCode, Secrecy, ServerVerdict, WrapperReply } from '../../core/protocol.js';
-import { equalsCI, parseChunkSize, parseCodings, parseContentLength, parseField, parseRequestLine, tokenList, validHost, type Fault, type Field, type RequestLine } from './grammar.js';
+import { parseChunkSize, parseField, parseRequestLine, type Fault, type Field } from './grammar.js';
+import { RequestHead } from './head.js';
 import { errorResponse, WRAPPER_REPLIES, type ErrorStatus } from './replies.js';
 import { ResponseFramer } from './response.js';
 
@@ -32,8 +33,6 @@ export type HttpState = 'request-line' | 'headers' | 'body' | 'chunk-size' | 'ch
 
 /** Fields that frame or route a message: never legal in a trailer section (RFC 9110 section 6.5.1). */
 const NOT_IN_TRAILERS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'host', 'connection', 'expect', 'upgrade', 'te', 'trailer']);
-/** Fields that decide where a request ends or where it goes. */
-const FRAMING_FIELDS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'host']);
 /** Fields whose values are credentials: the log shows the name only. */
 const SECRET_FIELDS = ['AUTHORIZATION:', 'PROXY-AUTHORIZATION:', 'COOKIE:'];
 
@@ -60,17 +59,12 @@ export class HttpSession implements ProtocolSession {
   readonly lineLimit: number;
   private readonly responses = new ResponseFramer();
   // The request being read.
-  private req: RequestLine | null = null;
+  private head: RequestHead | null = null;
+  /** The head's lines so far (slices of the input, not copies), sent whole once it is valid. */
   private kept: Buffer[] = [];
+  /** Bytes and fields of the header (or trailer) section so far. */
   private headBytes = 0;
   private fields = 0;
-  private hosts = 0;
-  private lengths: number[] = [];
-  private codings: string[] | null = null;
-  private connClose = false;
-  private keepAlive = false;
-  private upgrade = false;
-  private expect100 = false;
   /** Empty lines seen before this request line (RFC 9112 section 2.2 lets a server ignore one). */
   private emptyLines = 0;
   /** Bytes of the current raw run (Content-Length body or chunk data) still to come. */
@@ -185,18 +179,11 @@ export class HttpSession implements ProtocolSession {
     } else if (r.form === 'asterisk' && (r.method !== 'OPTIONS' || !l.allowAsteriskForm)) {
       return this.refuse('not_supported', 400, 'asterisk-form target refused (allowAsteriskForm, OPTIONS only)');
     }
-    this.req = r;
+    this.head = new RequestHead(r);
     if (this.emptyLines === 0) this.kept = [line];
     else this.kept.push(line);
     this.headBytes = 0;
     this.fields = 0;
-    this.hosts = 0;
-    this.lengths = [];
-    this.codings = null;
-    this.connClose = false;
-    this.keepAlive = false;
-    this.upgrade = false;
-    this.expect100 = false;
     this.phase = 'headers';
     return { kind: 'forward', keep: true, maxLineLength: l.maxHeaderBytes };
   }
@@ -219,74 +206,32 @@ export class HttpSession implements ProtocolSession {
   private headerLine(line: Buffer, end: number): ClientVerdict {
     const f = this.fieldLine(line, end);
     if ('kind' in f) return f;
-    const s = f.valueStart;
-    const e = f.valueEnd;
-    switch (f.name) {
-      case 'host':
-        this.hosts++;
-        if (!validHost(line, s, e)) return this.refuse('bad_syntax', 400, 'malformed Host');
-        break;
-      case 'content-length': {
-        const n = parseContentLength(line, s, e);
-        if (typeof n !== 'number') return this.refuse('smuggling', 400, n.reason);
-        this.lengths.push(n);
-        break;
-      }
-      case 'transfer-encoding': {
-        this.codings ??= [];
-        const fault = parseCodings(line, s, e, this.codings);
-        if (fault) return this.refuse(fault.status === 400 ? 'smuggling' : 'not_supported', fault.status, fault.reason);
-        break;
-      }
-      case 'connection':
-        for (const t of tokenList(line, s, e)) {
-          if (t === 'close') this.connClose = true;
-          else if (t === 'keep-alive') this.keepAlive = true;
-        }
-        break;
-      case 'expect':
-        if (equalsCI(line, s, e, '100-continue')) this.expect100 = true;
-        break;
-      case 'upgrade':
-        this.upgrade = true;
-        break;
-      default:
-        // Some servers read "_" as "-": Transfer_Encoding would frame the body for them, not for us.
-        if (f.name.includes('_') && FRAMING_FIELDS.has(f.name.replaceAll('_', '-'))) return this.refuse('smuggling', 400, 'framing field name spelt with "_"');
-        break;
-    }
+    const fault = this.head!.field(line, f);
+    if (fault) return this.refuse(fault.code, fault.status, fault.reason);
     this.kept.push(line);
     return { kind: 'forward', keep: true, maxLineLength: Math.max(1, this.limits.maxHeaderBytes - this.headBytes) };
   }
 
   /** The empty line: the head is complete. Decide the framing (RFC 9112 section 6), then send the head whole. */
   private headEnd(line: Buffer): ClientVerdict {
-    const req = this.req!;
+    const req = this.head!.line;
     const l = this.limits;
-    if (req.minor === 1 ? this.hosts !== 1 : this.hosts > 1) return this.refuse('bad_syntax', 400, this.hosts === 0 ? 'HTTP/1.1 request without Host' : 'more than one Host');
-    let chunked = false;
-    if (this.codings) {
-      if (req.minor === 0) return this.refuse('smuggling', 400, 'Transfer-Encoding in an HTTP/1.0 request');
-      if (this.lengths.length > 0) return this.refuse('smuggling', 400, 'both Transfer-Encoding and Content-Length');
-      const c = this.codings;
-      if (c[c.length - 1] !== 'chunked' || c.indexOf('chunked') !== c.length - 1) return this.refuse('smuggling', 400, 'chunked is not the last coding, or is there twice');
-      chunked = true;
-    }
-    if (this.lengths.length > 1) return this.refuse('smuggling', 400, 'more than one Content-Length');
-    if (this.upgrade && !l.allowUpgrade) return this.refuse('not_supported', 501, 'Upgrade refused (allowUpgrade)');
-    const length = this.lengths[0] ?? 0;
+    const fr = this.head!.framing();
+    if ('code' in fr) return this.refuse(fr.code, fr.status, fr.reason);
+    if (fr.upgrade && !l.allowUpgrade) return this.refuse('not_supported', 501, 'Upgrade refused (allowUpgrade)');
+    const chunked = fr.body.kind === 'chunked';
+    const length = fr.body.kind === 'length' ? fr.body.length : 0;
     if (l.maxBodySize !== null && length > l.maxBodySize) return this.refuse('too_large', 413, `body larger than maxBodySize (${l.maxBodySize})`);
     const connect = req.method === 'CONNECT';
-    const tunnel = connect || this.upgrade;
-    this.responses.expect({ head: req.method === 'HEAD', connect, upgrade: this.upgrade });
-    const persistent = !this.connClose && (req.minor === 1 || this.keepAlive);
-    this.holdWhenDone = tunnel ? 'upgrade' : !persistent ? 'close' : this.responses.outstanding >= MAX_PENDING_RESPONSES ? 'queue' : 'none';
+    const tunnel = connect || fr.upgrade;
+    this.responses.expect({ head: req.method === 'HEAD', connect, upgrade: fr.upgrade });
+    this.holdWhenDone = tunnel ? 'upgrade' : !fr.persistent ? 'close' : this.responses.outstanding >= MAX_PENDING_RESPONSES ? 'queue' : 'none';
     this.kept.push(line);
     const toServer = this.kept;
     this.kept = [];
-    this.req = null;
+    this.head = null;
     this.bodyTotal = 0;
-    this.waiting100 = this.expect100 && (chunked || length > 0);
+    this.waiting100 = fr.expect100 && (chunked || length > 0);
     if (chunked) {
       this.phase = 'chunk-size';
       return { kind: 'forward', keep: true, toServer, maxLineLength: MAX_CHUNK_LINE };
