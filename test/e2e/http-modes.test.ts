@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnWithSocket } from '../helpers/inetd-spawn.js';
 import { startNginx, type Nginx } from '../helpers/nginx.js';
 import { socketActivated } from '../helpers/socket-activate.js';
-import { clientSession, startDaemon, xinetdConf } from '../helpers/superservers.js';
+import { startRsyslog, type Rsyslog } from '../helpers/rsyslog.js';
+import { clientSession, inetdConf, startDaemon, xinetdConf } from '../helpers/superservers.js';
 import { freePort, runPiped, waitFor, WRAPPER } from '../helpers/wrapper.js';
 
 const run = promisify(execFile);
@@ -17,8 +18,10 @@ const normalise = (s: string) => s.replace(/^Date: .*\r\n/gm, 'Date: X\r\n');
 
 /**
  * The http mode in every way it is started: a session piped in by hand,
- * inetd's way (the accepted socket as fds 0-2), systemd socket activation
- * (--inetd -a), and xinetd from the shipped xinetd.d/protowrap-http; nginx
+ * inetd's way (the accepted socket as fds 0-2), inetutils-inetd from the
+ * shipped inetd.conf.example (its log read from a real rsyslogd), systemd
+ * socket activation (--inetd -a), and xinetd from the shipped
+ * xinetd.d/protowrap-http; nginx
  * behind each. The client gets nginx's bytes and nothing else (no log
  * line on the socket).
  */
@@ -65,6 +68,32 @@ describe('http: inetd, xinetd, socket activation, piped', () => {
       expect(normalise(via)).toBe(normalise(plain));
     } finally {
       await sa.stop();
+    }
+  });
+
+  it('inetutils-inetd with the http entry of inetd.conf.example: nginx answers, a refusal goes to syslog, never to the client', async () => {
+    let rs: Rsyslog | null = null;
+    const dir = mkdtempSync(join(tmpdir(), 'pw-http-inetd-'));
+    try {
+      rs = await startRsyslog();
+      const port = await freePort();
+      const conf = join(dir, 'inetd.conf');
+      writeFileSync(conf, inetdConf(readFileSync(join(ROOT, 'inetd.conf.example'), 'utf8'), 'http', { port, wrapper: WRAPPER, user: userInfo().username, connect: `127.0.0.1:${n.port}` }));
+      const w = rs.withDevLog(['inetutils-inetd', '-d', `--pidfile=${join(dir, 'inetd.pid')}`, conf]);
+      const d = await startDaemon(w.cmd, w.args, port);
+      try {
+        expect(normalise((await clientSession(port, Buffer.from(REQUEST))).toString('latin1'))).toBe(reference);
+        const bad = (await clientSession(port, Buffer.from('GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'))).toString('latin1');
+        expect(bad).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\n400 Bad Request\n$/);
+        const r = await rs.waitFor((x) => x.program === 'protowrap' && x.msg.includes('reason="more than one Host"'), 'the refusal in syslog');
+        expect(r.facility).toBe('daemon');
+        expect(r.msg).toContain('client=127.0.0.1 protocol=http state=headers code=bad_syntax');
+      } finally {
+        await d.stop();
+      }
+    } finally {
+      await rs?.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
