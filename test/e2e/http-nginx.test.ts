@@ -120,6 +120,17 @@ describe('http in front of nginx', () => {
     expect(readFileSync(join(n.root, 'upload', 'plain.bin')).equals(readFileSync(file))).toBe(true);
   });
 
+  it('curl: a 5 MB chunked PUT from stdin (cat | curl -T -) is stored byte for byte', async () => {
+    const big = join(dir, 'big-upload.bin');
+    const bytes = Buffer.alloc(5 * 1024 * 1024);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31 + (i >> 10)) & 0xff;
+    writeFileSync(big, bytes);
+    const r = await run('sh', ['-c', `cat ${big} | curl -s -v -i -T - ${wrapped()}/upload/big.bin`], { encoding: 'latin1' });
+    expect(r.stderr).toContain('> Transfer-Encoding: chunked');
+    expect(r.stdout).toMatch(/HTTP\/1\.1 201 Created/);
+    expect(readFileSync(join(n.root, 'upload', 'big.bin')).equals(bytes)).toBe(true);
+  });
+
   it('python http.client: GET, HEAD, POST and a chunked POST on one connection, the same through the wrapper', async () => {
     const script = `
 import http.client, sys
@@ -155,6 +166,16 @@ print('\\n'.join(out))
     const via = (await exchange(w.port, req)).toString('latin1');
     expect(normalise(via)).toBe(normalise(plain));
     expect(via.match(/^HTTP\/1\.1 200 OK/gm)).toHaveLength(3);
+  });
+
+  it('40 pipelined requests in one write (past the 32 the wrapper lets wait): the same 40 responses', async () => {
+    const one = 'GET /index.html HTTP/1.1\r\nHost: t\r\n\r\nHEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n';
+    const req = Buffer.from(`${one.repeat(20)}GET /nothing HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`);
+    const plain = (await exchange(n.port, req)).toString('latin1');
+    const via = (await exchange(w.port, req)).toString('latin1');
+    expect(normalise(via)).toBe(normalise(plain));
+    expect(via.match(/^HTTP\/1\.1 200 OK/gm)).toHaveLength(40);
+    expect(via).toMatch(/HTTP\/1\.1 404 Not Found\r\n[^]*<\/html>\r\n$/);
   });
 
   it('a request smuggled inside a body (the CL.0 class) stays body', async () => {
