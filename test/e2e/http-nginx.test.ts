@@ -215,6 +215,7 @@ print('\\n'.join(out))
   });
 
   it('the refusals are in the log with their code', () => {
-    expect(w.logs()).toMatch(/refused client=127\.0\.0\.1 protocol=http state=headers code=smuggling reason="both Transfer-Encoding and Content-Length"/);
+    expect(w.logs()).toMatch(/refused client=127\.0\.0\.1 protocol=http state=headers code=smuggling reason="both Transfer-Encoding and Content-Length" line="" request="POST \/ HTTP\/1\.1"/);
+    expect(w.logs()).toMatch(/refused client=127\.0\.0\.1 protocol=http state=chunk-size code=smuggling reason="junk after chunk size" line="0x5" request="POST \/ HTTP\/1\.1"/);
   });
 });

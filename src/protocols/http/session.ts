@@ -3,6 +3,7 @@ import type { LineEnding } from '../../core/framer.js';
 import type { ClientPhase, ClientVerdict, LineMatcher, ProtocolOptions, ProtocolSession, RefusalCode, Secrecy, ServerVerdict, WrapperReply } from '../../core/protocol.js';
 import { parseChunkSize, parseField, parseRequestLine, type Fault, type Field } from './grammar.js';
 import { RequestHead } from './head.js';
+import { escapeForLog } from '../../log/escape.js';
 import { errorResponse, WRAPPER_REPLIES, type ErrorStatus } from './replies.js';
 import { ResponseFramer } from './response.js';
 
@@ -65,6 +66,8 @@ export class HttpSession implements ProtocolSession {
   /** Bytes and fields of the header (or trailer) section so far. */
   private headBytes = 0;
   private fields = 0;
+  /** The request line being served, escaped and cut, for refusal log lines. */
+  private requestShown = '';
   /** Empty lines seen before this request line (RFC 9112 section 2.2 lets a server ignore one). */
   private emptyLines = 0;
   /** Bytes of the current raw run (Content-Length body or chunk data) still to come. */
@@ -180,6 +183,7 @@ export class HttpSession implements ProtocolSession {
       return this.refuse('not_supported', 400, 'asterisk-form target refused (allowAsteriskForm, OPTIONS only)');
     }
     this.head = new RequestHead(r);
+    this.requestShown = escapeForLog(line, 0, end, 120);
     if (this.emptyLines === 0) this.kept = [line];
     else this.kept.push(line);
     this.headBytes = 0;
@@ -248,6 +252,8 @@ export class HttpSession implements ProtocolSession {
 
   private chunkSize(line: Buffer, end: number): ClientVerdict {
     const n = parseChunkSize(line, end);
+    // The client is sending the body: no longer waiting for a 100 Continue.
+    this.waiting100 = false;
     if (typeof n !== 'number') return this.refuse('smuggling', 400, n.reason);
     const max = this.limits.maxBodySize;
     this.bodyTotal += n;
@@ -289,8 +295,10 @@ export class HttpSession implements ProtocolSession {
   }
 
   private refuse(code: RefusalCode, status: ErrorStatus, reason: string): ClientVerdict {
+    // The request a refused field or body line belongs to, for the log (its line is the one shown otherwise).
+    const first = this.phase === 'request-line' ? undefined : this.requestShown;
     this.kept = [];
-    return { kind: 'refuse', code, reason, reply: errorResponse(status), close: true };
+    return { kind: 'refuse', code, reason, reply: errorResponse(status), close: true, ...(first ? { note: `request="${first}"` } : {}) };
   }
 
   serverData(chunk: Buffer): ServerVerdict {
