@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HOSTILE } from '../protocols/http-cases.js';
 import { startNginx, type Nginx, type NginxEntry } from '../helpers/nginx.js';
@@ -11,6 +12,33 @@ import { clientSession } from '../helpers/superservers.js';
 import { startStandalone, waitFor, type Standalone } from '../helpers/wrapper.js';
 
 const run = promisify(execFile);
+
+/** As exchange, the payload written in pieces cut at these offsets, a few milliseconds apart (separate TCP segments). */
+function exchangeInPieces(port: number, payload: string, cuts: readonly number[]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const sock = connect({ port, host: '127.0.0.1' });
+    sock.setNoDelay(true);
+    const chunks: Buffer[] = [];
+    const t = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`no close; got ${JSON.stringify(Buffer.concat(chunks).toString('latin1'))}`));
+    }, 15_000);
+    sock.on('data', (b: Buffer) => chunks.push(b));
+    sock.on('error', reject);
+    sock.on('close', () => {
+      clearTimeout(t);
+      resolve(Buffer.concat(chunks));
+    });
+    sock.once('connect', async () => {
+      let at = 0;
+      for (const c of [...cuts, payload.length]) {
+        sock.write(payload.slice(at, c), 'latin1');
+        at = c;
+        await new Promise((r) => setTimeout(r, 3));
+      }
+    });
+  });
+}
 
 /**
  * Sends the payload without half-closing (nginx aborts a proxied request
@@ -176,6 +204,20 @@ print('\\n'.join(out))
     expect(normalise(via)).toBe(normalise(plain));
     expect(via.match(/^HTTP\/1\.1 200 OK/gm)).toHaveLength(40);
     expect(via).toMatch(/HTTP\/1\.1 404 Not Found\r\n[^]*<\/html>\r\n$/);
+  });
+
+  it('property: however the client cuts a pipelined stream into TCP writes, nginx answers the same', async () => {
+    const stream =
+      'GET /index.html HTTP/1.1\r\nHost: t\r\n\r\nPOST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n' +
+      'POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhelloHEAD /index.html HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n';
+    const reference = normalise((await exchange(n.port, Buffer.from(stream))).toString('latin1'));
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(fc.integer({ min: 1, max: stream.length - 1 }), { maxLength: 12 }), async (cuts) => {
+        const got = normalise((await exchangeInPieces(w.port, stream, [...cuts].sort((a, b) => a - b))).toString('latin1'));
+        expect(got).toBe(reference);
+      }),
+      { numRuns: 15 },
+    );
   });
 
   it('a request smuggled inside a body (the CL.0 class) stays body', async () => {
