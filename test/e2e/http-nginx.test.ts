@@ -196,6 +196,14 @@ print('\\n'.join(out))
     expect(via.match(/^HTTP\/1\.1 200 OK/gm)).toHaveLength(3);
   });
 
+  it('HTTP/1.0 keep-alive: a second request on the same connection, the same as direct', async () => {
+    const req = Buffer.from('GET /index.html HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /nothing HTTP/1.0\r\n\r\n');
+    const plain = (await exchange(n.port, req)).toString('latin1');
+    const via = (await exchange(w.port, req)).toString('latin1');
+    expect(normalise(via)).toBe(normalise(plain));
+    expect(via).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*Connection: keep-alive\r\n[^]*HTTP\/1\.1 404 Not Found\r\n[^]*Connection: close\r\n/);
+  });
+
   it('40 pipelined requests in one write (past the 32 the wrapper lets wait): the same 40 responses', async () => {
     const one = 'GET /index.html HTTP/1.1\r\nHost: t\r\n\r\nHEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n';
     const req = Buffer.from(`${one.repeat(20)}GET /nothing HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`);

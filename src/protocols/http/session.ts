@@ -357,7 +357,10 @@ export class HttpSession implements ProtocolSession {
     }
   }
 
-  reply(kind: WrapperReply): Buffer {
+  reply(kind: WrapperReply): Buffer | undefined {
+    // An idle keep-alive connection is closed without a word (RFC 9112 section 9.6): an
+    // unasked response would be read as the answer to the client's next request.
+    if (kind !== 'unavailable' && this.clientPhase() === 'idle') return undefined;
     return errorResponse(WRAPPER_REPLIES[kind]);
   }
 }
