@@ -16,6 +16,8 @@ export class MiniShell implements FramerSink {
   private readonly toServer: Buffer[] = [];
   private readonly toClient: Buffer[] = [];
   readonly refusals: { code: RefusalCode; reason: string }[] = [];
+  /** The request lines of the heads forwarded (each a request the server will parse). */
+  readonly heads: string[] = [];
   closed = false;
   held = false;
   private holdAfterRaw = false;
@@ -128,7 +130,11 @@ export class MiniShell implements FramerSink {
     }
     if (line && !v.keep) this.toServer.push(line);
     if (v.toClient) this.toClient.push(v.toClient);
-    if (v.toServer) this.toServer.push(...v.toServer);
+    if (v.toServer) {
+      this.toServer.push(...v.toServer);
+      const first = v.toServer.find((b) => b.length > 2);
+      if (first) this.heads.push(first.toString('latin1').replace(/\r\n$/, ''));
+    }
     if (v.maxLineLength !== undefined) this.framer.setMaxLineLength(v.maxLineLength);
     if (v.raw !== undefined) {
       this.holdAfterRaw = v.holdAfterRaw === true;
