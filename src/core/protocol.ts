@@ -125,7 +125,11 @@ export type ClientVerdict =
 export interface ServerVerdict {
   /** Bytes for the client instead of the chunk; null forwards the chunk unchanged. */
   readonly toClient: Buffer | readonly Buffer[] | null;
-  /** The server answered what a held client line was waiting for. */
+  /**
+   * The server answered what a held client line was waiting for. A release
+   * that comes while a holdAfterRaw is still pending (its raw run not
+   * complete) cancels that hold: the answer came before the hold began.
+   */
   readonly release?: boolean;
   /** Bytes the protocol sends to the server now (e.g. RSET after a DATA the server refused). */
   readonly toServer?: readonly Buffer[];
@@ -159,6 +163,32 @@ export interface ServerVerdict {
    * filter counts against the client (failed logins end that way).
    */
   readonly closeWhy?: string;
+  /**
+   * The server switched protocols (HTTP's 101 to an Upgrade, a 2xx to a
+   * CONNECT): from the next client byte on, everything the client sends is
+   * one raw run to the end of the connection, relayed unjudged (the
+   * protocol held the client until this answer, so no byte of the new
+   * protocol was read as a line).
+   */
+  readonly tunnel?: boolean;
+}
+
+/**
+ * Where a client is in a request/response protocol, for the shell's
+ * deadlines (HTTP): 'head' (a request head is being read: headerTimeout),
+ * 'body' (a body is being read: minBodyRate), 'idle' (between requests,
+ * nothing owed: keepAliveTimeout), 'busy' (the server owes an answer, or
+ * the connection is a tunnel: no client deadline beyond idleTimeout).
+ */
+export type ClientPhase = 'head' | 'body' | 'idle' | 'busy';
+
+/** The deadlines of ClientPhase, in milliseconds (null: none). */
+export interface PhaseTimers {
+  readonly headMs: number | null;
+  readonly idleMs: number | null;
+  /** Bytes per second a body must average over each window of windowMs; null: no minimum. */
+  readonly minBodyRate: number | null;
+  readonly windowMs: number;
 }
 
 /** Replies the wrapper itself may need to send, in the protocol's own form. */
@@ -196,6 +226,10 @@ export interface SessionContext {
 export interface ProtocolSession {
   /** The current state's name, for logs. */
   readonly state: string;
+  /** The framer's line limit for the first line (HTTP: maxRequestLine); absent: SessionContext.maxLineLength. */
+  readonly lineLimit?: number;
+  /** Where the client is, for the shell's phase deadlines (Protocol.phaseTimers); asked after each chunk either way. */
+  clientPhase?(): ClientPhase;
   /**
    * Raw client bytes as they arrive, before framing (e.g. SMTP: a byte before
    * the greeting is an early talker even when it is half a line). Absent on
@@ -266,6 +300,8 @@ export interface Protocol {
   /** The process-wide hold store this protocol wants (SMTP: when bodies are held), or null. */
   holdLimits?(options: ProtocolOptions): HoldLimits | null;
   createSession(ctx: SessionContext, options: ProtocolOptions): ProtocolSession;
+  /** The deadlines of the session's phases (ProtocolSession.clientPhase), from the options; absent: none. */
+  phaseTimers?(options: ProtocolOptions): PhaseTimers;
   /** The wrapper's own STARTTLS toward the server (serverTls = "starttls"); absent: the protocol has none. */
   serverStarttls?(ctx: ServerStarttlsContext): ServerStarttlsDialogue;
 }

@@ -104,9 +104,9 @@ export class Session implements FramerSink {
     this.done = new Promise((r) => (this.resolveDone = r));
     const ctx = { clientAddress, maxLineLength: cfg.options.maxLineLength, tls: cfg.tls?.mode ?? 'none', piped: client.piped, ...(holdStore ? { holdStore } : {}) } as const;
     this.proto = cfg.protocol.createSession(ctx, cfg.options);
-    this.framer = new LineFramer(this, cfg.options.maxLineLength);
+    this.framer = new LineFramer(this, this.proto.lineLimit ?? cfg.options.maxLineLength);
     this.tag = `client=${clientAddress} protocol=${cfg.protocol.name}`;
-    this.timers = new SessionTimers(cfg.idleTimeoutMs, cfg.sessionTimeoutMs);
+    this.timers = new SessionTimers(cfg.idleTimeoutMs, cfg.sessionTimeoutMs, cfg.protocol.phaseTimers?.(cfg.options) ?? null, () => this.bytesIn);
   }
 
   /** Dial the server and start relaying. Resolves when the session is over. */
@@ -212,6 +212,8 @@ export class Session implements FramerSink {
     // Its EOF, seen then, is passed on after them (half-close).
     if (this.early?.eof) this.onClientEof();
     this.updateClientFlow();
+    // The first phase's deadline (HTTP: the first request head) runs from here, bytes or not.
+    this.updatePhase();
   }
 
   // ---- client → server -------------------------------------------------
@@ -238,6 +240,13 @@ export class Session implements FramerSink {
       return;
     }
     this.updateClientFlow();
+    this.updatePhase();
+  }
+
+  /** The protocol's phase after a chunk either way (HTTP: head, body, idle), for its deadline. */
+  private updatePhase(): void {
+    if (this.closing || !this.proto.clientPhase) return;
+    this.timers.phase(this.proto.clientPhase());
   }
 
   line(line: Buffer, contentEnd: number, ending: LineEnding): void {
@@ -360,8 +369,11 @@ export class Session implements FramerSink {
 
   private updateClientFlow(): void {
     if (this.closing || this.clientEof) return;
-    if (this.serverBusy || this.held || this.out.streaming) this.client.pause();
-    else this.client.resume();
+    if (this.serverBusy || this.held || this.out.streaming) {
+      this.client.pause();
+      // Not the client's fault: a body-rate window during which the wrapper did not read owes nothing.
+      this.timers.excuse();
+    } else this.client.resume();
   }
 
   private watchClientErrors(c: Channel): void {
@@ -471,6 +483,10 @@ export class Session implements FramerSink {
       this.framer.cancelRaw();
       this.holdAfterRaw = false;
     }
+    // The server switched protocols: every client byte from here on is one raw run (the client is held at a line boundary).
+    if (v.tunnel) this.framer.rawBytes(Number.MAX_SAFE_INTEGER);
+    // The answer came before the raw run a hold was to follow was over: no hold.
+    if (v.release && !this.held) this.holdAfterRaw = false;
     if (v.release && this.held) {
       this.held = false;
       this.framer.resume();
@@ -478,6 +494,7 @@ export class Session implements FramerSink {
       if (this.clientEof && !this.framer.isPaused && !this.closing) this.finishClientInput();
       this.updateClientFlow();
     }
+    this.updatePhase();
   }
 
   private onServerEof(): void {
@@ -634,6 +651,11 @@ export class Session implements FramerSink {
       },
       () => {
         this.closeBoth('session_timeout', `session longer than ${this.cfg.sessionTimeoutMs / 1000} s`, this.proto.reply('timeout'));
+      },
+      (phase, why) => {
+        // An idle keep-alive connection is closed without a word (RFC 9112 section 9.5); a slow head or body gets the timeout reply.
+        if (phase === 'idle') this.closeBoth('keepalive_timeout', why, undefined, false);
+        else this.closeBoth(phase === 'head' ? 'header_timeout' : 'body_too_slow', why, this.proto.reply('timeout'));
       },
     );
   }

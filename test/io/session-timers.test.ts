@@ -1,0 +1,77 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { SessionTimers, type PhaseExpiry } from '../../src/io/session-timers.js';
+
+const PHASES = { headMs: 20_000, idleMs: 75_000, minBodyRate: 100, windowMs: 10_000 };
+
+describe('session phase deadlines (fake timers)', () => {
+  let bytes = 0;
+  let fired: PhaseExpiry[] = [];
+  let t: SessionTimers;
+  beforeEach(() => {
+    vi.useFakeTimers();
+    bytes = 0;
+    fired = [];
+    t = new SessionTimers(600_000, 3_600_000, PHASES, () => bytes);
+    t.arm(() => {}, () => {}, (p) => fired.push(p));
+  });
+  afterEach(() => {
+    t.clear();
+    vi.useRealTimers();
+  });
+
+  it('head: fires once the whole head took longer than headerTimeout, not before', () => {
+    t.phase('head');
+    vi.advanceTimersByTime(19_999);
+    expect(fired).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(fired).toEqual(['head']);
+  });
+
+  it('a phase change stops the previous deadline', () => {
+    t.phase('head');
+    vi.advanceTimersByTime(19_000);
+    t.phase('busy');
+    vi.advanceTimersByTime(100_000);
+    expect(fired).toEqual([]);
+    t.phase('idle');
+    vi.advanceTimersByTime(75_000);
+    expect(fired).toEqual(['idle']);
+  });
+
+  it('the same phase again does not restart its deadline', () => {
+    t.phase('head');
+    vi.advanceTimersByTime(15_000);
+    t.phase('head');
+    vi.advanceTimersByTime(5_000);
+    expect(fired).toEqual(['head']);
+  });
+
+  it('body: a window at the rate passes, a slower one fires', () => {
+    t.phase('body');
+    bytes += 1000;
+    vi.advanceTimersByTime(10_000);
+    expect(fired).toEqual([]);
+    bytes += 999;
+    vi.advanceTimersByTime(10_000);
+    expect(fired).toEqual(['body']);
+  });
+
+  it('body: a window in which the wrapper stopped reading (a slow server) owes nothing', () => {
+    t.phase('body');
+    t.excuse();
+    vi.advanceTimersByTime(10_000);
+    expect(fired).toEqual([]);
+    vi.advanceTimersByTime(10_000);
+    expect(fired).toEqual(['body']);
+  });
+
+  it('without phase timers (every other protocol) nothing fires', () => {
+    const plain = new SessionTimers(600_000, 3_600_000);
+    const seen: string[] = [];
+    plain.arm(() => {}, () => {}, (p) => seen.push(p));
+    plain.phase('head');
+    vi.advanceTimersByTime(500_000);
+    plain.clear();
+    expect(seen).toEqual([]);
+  });
+});
