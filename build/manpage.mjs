@@ -181,6 +181,7 @@ const HAND_FLAGS = {
   exec: { keys: 'destType = "pipe", pipeCmd', default: 'none' },
   listen: { keys: 'standalone = true, listenPort, listenAddr', default: 'inetd mode' },
   config: { keys: null, default: 'none' },
+  service: { keys: null, default: 'every service of the file' },
   allow: { keys: 'allowList', default: 'none' },
   deny: { keys: 'denyList', default: 'none' },
   check: { keys: null, default: null },

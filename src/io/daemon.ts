@@ -1,0 +1,141 @@
+import type { Config } from '../config.js';
+import { ConfigError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { describeDest } from './server.js';
+import type { PassedSocket } from './systemd.js';
+import { Listener, type ListenTarget } from './listener.js';
+import { ClientTlsContext } from './tls.js';
+
+/** One listener to run: where, with which configuration. */
+export interface PlannedListener {
+  readonly target: ListenTarget;
+  readonly cfg: Config;
+}
+
+/** A listener's identity across reloads: its address, or the passed socket's descriptor. */
+function keyOf(t: ListenTarget): string {
+  return t.kind === 'fd' ? `fd:${t.fd}` : `addr:${t.address.host ?? '*'}:${t.address.port}`;
+}
+
+/**
+ * Which listeners a configuration asks for. A service (or the one
+ * configuration) with a listen address binds it; `listen = "systemd:NAME"`
+ * takes the passed socket of that name; a configuration without either
+ * serves every passed socket (Accept=no). A passed socket that no service
+ * takes is a configuration error: systemd would queue its connections for ever.
+ */
+export function planListeners(services: readonly Config[], passed: readonly PassedSocket[], multi: boolean): PlannedListener[] {
+  const plan: PlannedListener[] = [];
+  const taken = new Set<number>();
+  for (const cfg of services) {
+    if (cfg.listen) {
+      plan.push({ target: { kind: 'address', address: cfg.listen }, cfg });
+    } else if (cfg.listenFd !== null) {
+      const s = passed.find((p) => p.name === cfg.listenFd && !taken.has(p.fd));
+      if (!s) {
+        const have = passed.map((p) => p.name ?? '(unnamed)').join(', ') || 'none';
+        throw new ConfigError('PW_ERR_CONFIG_VALUE', cfg.service ? `service ${cfg.service}` : 'listen', `listen: no socket named ${cfg.listenFd} from systemd (LISTEN_FDNAMES: ${have})`);
+      }
+      taken.add(s.fd);
+      plan.push({ target: { kind: 'fd', fd: s.fd, name: s.name }, cfg });
+    } else {
+      for (const s of passed) {
+        if (taken.has(s.fd)) continue;
+        taken.add(s.fd);
+        plan.push({ target: { kind: 'fd', fd: s.fd, name: s.name }, cfg });
+      }
+    }
+  }
+  const left = passed.filter((p) => !taken.has(p.fd));
+  if (multi && left.length > 0) {
+    throw new ConfigError('PW_ERR_CONFIG_VALUE', 'listen', `no service takes the socket${left.length > 1 ? 's' : ''} systemd passed as ${left.map((p) => p.name ?? `fd ${p.fd}`).join(', ')}: give one listen = "systemd:NAME"`);
+  }
+  return plan;
+}
+
+/** A TLS context per configuration that has TLS; throws (78) when a certificate does not load. */
+function tlsFor(plan: readonly PlannedListener[]): Map<Config, ClientTlsContext> {
+  const out = new Map<Config, ClientTlsContext>();
+  for (const p of plan) if (p.cfg.tls && !out.has(p.cfg)) out.set(p.cfg, new ClientTlsContext(p.cfg.tls));
+  return out;
+}
+
+/**
+ * Standalone mode: the listeners of every service in one process, replaced
+ * as a whole on SIGHUP (apply) and closed with a grace on SIGTERM (close).
+ */
+export class Daemon {
+  private readonly listeners = new Map<string, Listener>();
+  /** Listeners being closed (a reload dropped them, or shutdown): their sessions still count. */
+  private readonly closing = new Set<Promise<void>>();
+  private readonly retiring = new Set<Listener>();
+
+  constructor(
+    private readonly base: Logger,
+    private readonly loggerFor: (cfg: Config) => Logger,
+  ) {}
+
+  /**
+   * Starts the listeners of the plan, or (SIGHUP) replaces the running ones:
+   * one at the same place gets the new configuration for its new sessions,
+   * a new place is listened on, a place no longer named is closed (its
+   * sessions may finish). Throws before changing anything when a TLS
+   * certificate does not load.
+   */
+  async apply(plan: readonly PlannedListener[], reload: boolean): Promise<void> {
+    const tls = tlsFor(plan);
+    const next = new Map(plan.map((p) => [keyOf(p.target), p]));
+    for (const [key, l] of [...this.listeners]) {
+      if (next.has(key)) continue;
+      this.listeners.delete(key);
+      this.retire(l, 'no longer in the configuration');
+    }
+    for (const [key, p] of next) {
+      const log = this.loggerFor(p.cfg);
+      const running = this.listeners.get(key);
+      if (running) {
+        running.update(p.cfg, log, tls.get(p.cfg) ?? null);
+        continue;
+      }
+      const l = new Listener(p.cfg, log, tls.get(p.cfg) ?? null, p.target);
+      let where: string;
+      try {
+        where = await l.listen();
+      } catch (err) {
+        const place = p.target.kind === 'fd' ? `systemd socket fd ${p.target.fd}` : `${p.target.address.host ?? '*'}:${p.target.address.port}`;
+        throw new ListenError(`cannot listen on ${place}${p.cfg.service ? ` service=${p.cfg.service}` : ''}: ${(err as Error).message}`);
+      }
+      this.listeners.set(key, l);
+      log.log('notice', `listening on ${where} protocol=${p.cfg.protocol.name} server=${describeDest(p.cfg.dest)}${p.cfg.service ? ` service=${p.cfg.service}` : ''}`);
+    }
+    if (reload && tls.size > 0) this.base.log('notice', 'TLS certificate and key reloaded');
+  }
+
+  private retire(l: Listener, why: string): void {
+    const c = l.config;
+    this.base.log('notice', `closing listener protocol=${c.protocol.name}${c.service ? ` service=${c.service}` : ''}: ${why}`);
+    this.retiring.add(l);
+    const p = l.close().finally(() => {
+      this.closing.delete(p);
+      this.retiring.delete(l);
+    });
+    this.closing.add(p);
+  }
+
+  /** SIGTERM: every listener stops accepting; open sessions get their grace. */
+  async close(): Promise<void> {
+    for (const [key, l] of [...this.listeners]) {
+      this.listeners.delete(key);
+      this.retire(l, 'shutting down');
+    }
+    await Promise.all([...this.closing]);
+  }
+
+  /** A second SIGTERM: no more grace. */
+  closeNow(): void {
+    for (const l of this.retiring) l.closeNow();
+  }
+}
+
+/** A listen() that failed: exit 69, as when the server cannot be reached. */
+export class ListenError extends Error {}
