@@ -298,7 +298,10 @@ export function buildLayered(layers: readonly ConfigLayer[], configFile: string 
   for (const layer of layers) {
     const set = Object.entries(layer.values).filter(([, v]) => v !== undefined);
     const wipe = (keys: readonly string[]) => {
-      for (const k of keys) delete merged[k];
+      for (const k of keys) {
+        delete merged[k];
+        delete source[k];
+      }
     };
     if (set.some(([k]) => k === 'connect' || k === 'exec')) wipe(DEST_KEYS);
     if (set.some(([k]) => k === 'listen')) wipe(LISTEN_KEYS);
