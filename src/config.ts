@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { splitCommand } from './core/argv.js';
 import { flagName, type OptionSpec, type OptionTable, type OptionValue } from './core/options.js';
 import type { LineMatcher, Protocol, ProtocolOptions } from './core/protocol.js';
 import { compileLinear } from './core/safe-regex.js';
+import { parseConnect, parseListen, parseProxyPeer } from './config-parse.js';
 import { ConfigError, expected, UsageError } from './errors.js';
 import { findProtocol, protocolNames } from './protocols/index.js';
 
@@ -33,6 +32,8 @@ export const FACILITIES = [
   'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7',
 ] as const;
 export type Facility = (typeof FACILITIES)[number];
+
+export { parseConnect, parseListen, parseProxyPeer, readConfigFile } from './config-parse.js';
 
 /** The validated, frozen configuration. Built once by loadConfig(). */
 export interface Config {
@@ -189,82 +190,6 @@ function checkValue(key: string, spec: OptionSpec, v: unknown): OptionValue {
       throw new Error(`unknown option kind ${JSON.stringify(never)}`);
     }
   }
-}
-
-/** Reads a TOML file. smol-toml is loaded only when a file is given (start-up time). */
-export async function readConfigFile(path: string): Promise<RawOptions> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError('PW_ERR_CONFIG_FILE', path, `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  const { parse } = await import('smol-toml');
-  let doc: Record<string, unknown>;
-  try {
-    // Integers as BigInt: the only way to tell TOML's 25 from 25.0 (a float) and to see 2^64.
-    doc = parse(text, { integersAsBigInt: true });
-  } catch (err) {
-    throw new ConfigError('PW_ERR_CONFIG_FILE', path, `not valid TOML: ${(err as Error).message.split('\n')[0]}`);
-  }
-  return Object.fromEntries(Object.entries(doc).map(([k, v]) => [k, fromToml(k, v)]));
-}
-
-/** TOML integers become numbers (in the safe range); no option takes a float. */
-function fromToml(key: string, v: unknown): unknown {
-  if (typeof v === 'bigint') {
-    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) {
-      throw new ConfigError('PW_ERR_CONFIG_VALUE', key, `integer ${v} is out of range`);
-    }
-    return Number(v);
-  }
-  if (typeof v === 'number') throw new ConfigError('PW_ERR_CONFIG_TYPE', key, `no option takes a float, got ${v}`);
-  if (Array.isArray(v)) return v.map((x) => fromToml(key, x));
-  // A [[service]] table: its keys are converted the same way.
-  if (v !== null && typeof v === 'object' && !(v instanceof Date)) {
-    return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, fromToml(k, x)]));
-  }
-  return v;
-}
-
-/** host:port, [v6]:port or unix:/path. */
-export function parseConnect(s: string, key = '--connect'): Destination {
-  if (s.startsWith('unix:')) {
-    const path = s.slice(5);
-    if (!path.startsWith('/')) throw new ConfigError('PW_ERR_CONFIG_DEST', key, expected('unix:/absolute/path', s));
-    return { type: 'unix', path };
-  }
-  const hp = splitHostPort(s);
-  if (!hp || hp.host === null) throw new ConfigError('PW_ERR_CONFIG_DEST', key, expected('host:port, [v6addr]:port or unix:/path', s));
-  return { type: 'tcp', host: hp.host, port: hp.port };
-}
-
-/** [addr:]port for --listen. */
-export function parseListen(s: string, key = '--listen'): ListenAddress {
-  const hp = /^\d+$/.test(s) ? { host: null, port: Number(s) } : splitHostPort(s);
-  if (!hp || hp.port < 1 || hp.port > 65535) throw new ConfigError('PW_ERR_CONFIG_VALUE', key, expected('[addr:]port', s));
-  return hp;
-}
-
-function splitHostPort(s: string): { host: string | null; port: number } | null {
-  let host: string;
-  let portText: string;
-  if (s.startsWith('[')) {
-    const close = s.indexOf(']');
-    if (close < 0 || s[close + 1] !== ':') return null;
-    host = s.slice(1, close);
-    if (isIP(host) !== 6) return null;
-    portText = s.slice(close + 2);
-  } else {
-    const colon = s.lastIndexOf(':');
-    if (colon <= 0 || s.indexOf(':') !== colon) return null;
-    host = s.slice(0, colon);
-    portText = s.slice(colon + 1);
-  }
-  if (!/^\d{1,5}$/.test(portText)) return null;
-  const port = Number(portText);
-  if (port < 1 || port > 65535) return null;
-  return { host, port };
 }
 
 function deepFreeze<T>(o: T): T {
@@ -481,16 +406,4 @@ function resolveServerTls(v: Record<string, OptionValue>, dest: Destination, pro
   if (mode === 'starttls' && !protocol.serverStarttls) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'serverTls', `protocol ${protocol.name} has no STARTTLS: use implicit`);
   if (dest.type === 'exec') throw new ConfigError('PW_ERR_CONFIG_VALUE', 'serverTls', 'a spawned server (--exec) is reached over pipes, not TLS');
   return { mode, ca: v['serverTlsCa'] as string | null, name: v['serverTlsName'] as string | null, verify: v['serverTlsVerify'] as boolean };
-}
-
-/** A proxyFrom entry: an address, or a CIDR block. */
-export function parseProxyPeer(raw: string): ProxyPeer {
-  const slash = raw.indexOf('/');
-  const net = slash < 0 ? raw : raw.slice(0, slash);
-  const family = isIP(net);
-  if (family === 0) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'proxyFrom', expected('an address or CIDR block', raw));
-  const max = family === 4 ? 32 : 128;
-  const bitsText = slash < 0 ? String(max) : raw.slice(slash + 1);
-  if (!/^\d{1,3}$/.test(bitsText) || Number(bitsText) > max) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'proxyFrom', expected(`a prefix length 0..${max}`, raw));
-  return { net, bits: Number(bitsText), family: family as 4 | 6 };
 }

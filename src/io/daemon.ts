@@ -79,34 +79,38 @@ export class Daemon {
    * Starts the listeners of the plan, or (SIGHUP) replaces the running ones:
    * one at the same place gets the new configuration for its new sessions,
    * a new place is listened on, a place no longer named is closed (its
-   * sessions may finish). Throws before changing anything when a TLS
-   * certificate does not load.
+   * sessions may finish). Nothing changes when a TLS certificate does not
+   * load or a new place cannot be listened on: the new places are opened
+   * first, and closed again on a failure.
    */
   async apply(plan: readonly PlannedListener[], reload: boolean): Promise<void> {
     const tls = tlsFor(plan);
     const next = new Map(plan.map((p) => [keyOf(p.target), p]));
-    for (const [key, l] of [...this.listeners]) {
-      if (next.has(key)) continue;
-      this.listeners.delete(key);
-      this.retire(l, 'no longer in the configuration');
-    }
+    const opened: [string, Listener, string][] = [];
     for (const [key, p] of next) {
-      const log = this.loggerFor(p.cfg);
-      const running = this.listeners.get(key);
-      if (running) {
-        running.update(p.cfg, log, tls.get(p.cfg) ?? null);
-        continue;
-      }
-      const l = new Listener(p.cfg, log, tls.get(p.cfg) ?? null, p.target);
-      let where: string;
+      if (this.listeners.has(key)) continue;
+      const l = new Listener(p.cfg, this.loggerFor(p.cfg), tls.get(p.cfg) ?? null, p.target);
       try {
-        where = await l.listen();
+        opened.push([key, l, await l.listen()]);
       } catch (err) {
+        for (const [, o] of opened) void o.close();
         const place = p.target.kind === 'fd' ? `systemd socket fd ${p.target.fd}` : `${p.target.address.host ?? '*'}:${p.target.address.port}`;
         throw new ListenError(`cannot listen on ${place}${p.cfg.service ? ` service=${p.cfg.service}` : ''}: ${(err as Error).message}`);
       }
+    }
+    for (const [key, l] of [...this.listeners]) {
+      const p = next.get(key);
+      if (p) {
+        l.update(p.cfg, this.loggerFor(p.cfg), tls.get(p.cfg) ?? null);
+        continue;
+      }
+      this.listeners.delete(key);
+      this.retire(l, 'no longer in the configuration');
+    }
+    for (const [key, l, where] of opened) {
       this.listeners.set(key, l);
-      log.log('notice', `listening on ${where} protocol=${p.cfg.protocol.name} server=${describeDest(p.cfg.dest)}${p.cfg.service ? ` service=${p.cfg.service}` : ''}`);
+      const c = l.config;
+      this.loggerFor(c).log('notice', `listening on ${where} protocol=${c.protocol.name} server=${describeDest(c.dest)}${c.service ? ` service=${c.service}` : ''}`);
     }
     if (reload && tls.size > 0) this.base.log('notice', 'TLS certificate and key reloaded');
   }

@@ -116,6 +116,23 @@ describe('SIGHUP: the whole configuration is read again', () => {
       expect(logs).toMatch(/closing listener protocol=pop3 service=one: no longer in the configuration/);
       expect(logs).toMatch(/listening on 127\.0\.0\.1:\d+ protocol=pop3 .*service=two/);
       await waitFor(() => /session close client=127\.0\.0\.1 protocol=pop3 service=two end=done/.test(logs), 'the session close of service two');
+
+      // A reload whose new address is taken changes nothing: service two goes on, one stays closed.
+      const { createServer } = await import('node:net');
+      const squatter = createServer();
+      const p3 = await new Promise<number>((r) => squatter.listen(0, '127.0.0.1', () => r((squatter.address() as { port: number }).port)));
+      try {
+        writeFileSync(file, svc('one', p1) + svc('two', p2) + svc('three', p3));
+        child.kill('SIGHUP');
+        await waitFor(() => logs.includes(`configuration not reloaded, the old one stays: cannot listen on 127.0.0.1:${p3} service=three`), 'the failed reload');
+      } finally {
+        squatter.close();
+      }
+      expect(await connectRefused(p1)).toBe(true);
+      const again = await greeted(p2);
+      again.sock.write('QUIT\r\n');
+      await again.eof;
+      again.sock.end();
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
     } finally {
