@@ -137,9 +137,17 @@ async function runDaemon(argv: readonly string[], loaded: Loaded, passed: readon
     return fail(err);
   }
 
+  // One reload at a time, and at most one waiting: a burst of SIGHUPs is one more reload, not a queue.
   let reloading = Promise.resolve();
+  let waiting = false;
+  let stopping = false;
   process.on('SIGHUP', () => {
+    if (waiting || stopping) return;
+    waiting = true;
     reloading = reloading.then(async () => {
+      waiting = false;
+      // A reload must not open listeners again once the shutdown has begun.
+      if (stopping) return;
       try {
         const next = await load(argv);
         if (next.multi !== loaded.multi) throw new ConfigError('PW_ERR_CONFIG_VALUE', '--config', 'a single configuration and a multi-service file cannot replace each other: restart');
@@ -157,10 +165,13 @@ async function runDaemon(argv: readonly string[], loaded: Loaded, passed: readon
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
+  stopping = true;
   log.log('notice', 'shutting down');
   const again = () => daemon.closeNow();
   process.on('SIGTERM', again);
   process.on('SIGINT', again);
+  // A reload under way finishes first, so that no listener it opens outlives the shutdown.
+  await reloading;
   await daemon.close();
   return flushThenExit(log, ExitCode.ok);
 }
