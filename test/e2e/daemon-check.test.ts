@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tcpClient } from '../helpers/client.js';
 import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { socketActivated } from '../helpers/socket-activate.js';
-import { waitFor, WRAPPER } from '../helpers/wrapper.js';
+import { runPiped, waitFor, WRAPPER } from '../helpers/wrapper.js';
 
 /** --check on single and multi-service files, and a multi-service file under a superserver (--service). */
 
@@ -110,6 +110,16 @@ describe('--check', () => {
   it('--service without a multi-service file, or with a flag destination but no --service: usage errors (64)', () => {
     expect(run(['--exec', 'cat', '--service', 'x', '--check']).status).toBe(64);
     expect(run(['-f', file(SERVICES), '--connect', 'a:1', '--check']).status).toBe(64);
+  });
+});
+
+describe('a multi-service file, one service piped in by hand', () => {
+  it('--service NAME runs it on stdin/stdout; its lines name it', async () => {
+    const f = file(`${SERVICES}\n[[service]]\nname = "echo"\nlisten = "7"\nexec = "cat"\n`);
+    const r = await runPiped(['-f', f, '--service', 'echo'], 'hello\nworld\n');
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString('latin1')).toBe('hello\nworld\n');
+    expect(r.stderr).toMatch(/session close client=stdin protocol=generic service=echo end=done bytes_in=12 bytes_out=12/);
   });
 });
 
