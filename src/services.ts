@@ -82,7 +82,8 @@ export function buildServices(file: RawOptions, flags: RawOptions, extras: FlagE
         if (table[k] === undefined) continue;
         throw new ConfigError('PW_ERR_CONFIG_VALUE', k, SEED_LISTEN_KEYS.includes(k) ? 'use listen = "[addr:]port" in a service table' : 'one per process: set it at the top level');
       }
-      const protoName = table['protocol'] ?? flags['protocol'] ?? top['protocol'] ?? 'generic';
+      // The protocol the layers below settle on (flags over the table over the top level): its keys are this service's.
+      const protoName = flags['protocol'] ?? table['protocol'] ?? top['protocol'] ?? 'generic';
       const proto = typeof protoName === 'string' ? findProtocol(protoName) : undefined;
       const mine = (k: string) => !proto || Object.hasOwn(CORE_OPTIONS, k) || Object.hasOwn(proto.options ?? {}, k) || protocolKeyOwners(k).length === 0;
       // Another protocol's key, at the top level or as a flag, is for the services of that protocol.

@@ -104,6 +104,14 @@ describe('multi-service files', () => {
     expect(() => buildServices(file, { relayStrict: true }, {})).toThrow(UsageError);
   });
 
+  it('a --protocol flag is every service\'s, and so are the keys of that protocol', () => {
+    const set = buildServices({ maxLoginAttempts: 4, service: [svc({ protocol: 'smtp' }), svc({ name: 'b', listen: '2' })] }, { protocol: 'pop3' }, {});
+    expect(set.services.map((c) => [c.protocol.name, c.options.extra['maxLoginAttempts']])).toEqual([
+      ['pop3', 4],
+      ['pop3', 4],
+    ]);
+  });
+
   it('the process facility: the one all services share, else daemon', () => {
     const mail = buildServices({ service: [svc({ protocol: 'pop3' }), svc({ name: 'b', listen: '2', protocol: 'smtp' })] }, {}, {});
     expect(processFacility(mail.services)).toBe('mail');
