@@ -93,7 +93,7 @@ export class Daemon {
       try {
         opened.push([key, l, await l.listen()]);
       } catch (err) {
-        for (const [, o] of opened) void o.close();
+        for (const [, o] of opened) void o.drain();
         const place = p.target.kind === 'fd' ? `systemd socket fd ${p.target.fd}` : `${p.target.address.host ?? '*'}:${p.target.address.port}`;
         throw new ListenError(`cannot listen on ${place}${p.cfg.service ? ` service=${p.cfg.service}` : ''}: ${(err as Error).message}`);
       }
@@ -105,7 +105,7 @@ export class Daemon {
         continue;
       }
       this.listeners.delete(key);
-      this.retire(l, 'no longer in the configuration');
+      this.retire(l, 'no longer in the configuration', 'drain');
     }
     for (const [key, l, where] of opened) {
       this.listeners.set(key, l);
@@ -115,11 +115,16 @@ export class Daemon {
     if (reload && tls.size > 0) this.base.log('notice', 'TLS certificate and key reloaded');
   }
 
-  private retire(l: Listener, why: string): void {
+  /**
+   * Takes a listener out of service. On a reload its open sessions end on
+   * their own (drain); on shutdown they get shutdownGrace (close), and so do
+   * those of listeners a reload had dropped before.
+   */
+  private retire(l: Listener, why: string, how: 'drain' | 'close'): void {
     const c = l.config;
     this.base.log('notice', `closing listener protocol=${c.protocol.name}${c.service ? ` service=${c.service}` : ''}: ${why}`);
     this.retiring.add(l);
-    const p = l.close().finally(() => {
+    const p = (how === 'drain' ? l.drain() : l.close()).finally(() => {
       this.closing.delete(p);
       this.retiring.delete(l);
     });
@@ -128,9 +133,14 @@ export class Daemon {
 
   /** SIGTERM: every listener stops accepting; open sessions get their grace. */
   async close(): Promise<void> {
+    for (const l of [...this.retiring]) {
+      const p = l.close();
+      this.closing.add(p);
+      void p.finally(() => this.closing.delete(p));
+    }
     for (const [key, l] of [...this.listeners]) {
       this.listeners.delete(key);
-      this.retire(l, 'shutting down');
+      this.retire(l, 'shutting down', 'close');
     }
     await Promise.all([...this.closing]);
   }

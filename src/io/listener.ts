@@ -100,6 +100,24 @@ export class Listener {
     this.holdStore = processHoldStore(cfg, this.ctxLog);
   }
 
+  /** Stops taking connections (once); resolves when the server has closed, i.e. every connection is gone. */
+  private stopAccepting(): Promise<void> {
+    this.stopped ??= new Promise<void>((r) => this.server.close(() => r()));
+    return this.stopped;
+  }
+
+  private stopped: Promise<void> | null = null;
+
+  /**
+   * A reload dropped this listener: stop accepting, and let the open
+   * sessions end on their own (each is bounded by its timeouts).
+   */
+  async drain(): Promise<void> {
+    const closed = this.stopAccepting();
+    await Promise.all([...this.sessions].map((s) => s.done));
+    await closed;
+  }
+
   /**
    * SIGTERM: stop accepting at once, let open sessions finish for up to
    * shutdownGrace, then close the rest with the protocol's shutdown reply.
@@ -107,7 +125,7 @@ export class Listener {
    */
   async close(): Promise<void> {
     // server.close() calls back only once every connection is gone.
-    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    const closed = this.stopAccepting();
     const graceMs = this.cfg.shutdownGraceMs;
     if (this.sessions.size > 0 && graceMs > 0) {
       this.ctxLog.log('notice', `${this.sessions.size} sessions open: they may finish for ${graceMs / 1000} s (shutdownGrace)`);

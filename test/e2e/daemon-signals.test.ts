@@ -95,7 +95,7 @@ describe('SIGHUP: the whole configuration is read again', () => {
 
   it('a multi-service file: a service added on SIGHUP is listened on, one removed stops listening', async () => {
     const [p1, p2] = [await freePort(), await freePort()];
-    const svc = (name: string, port: number) => `[[service]]\nname = "${name}"\nprotocol = "pop3"\nlisten = "127.0.0.1:${port}"\nconnect = "127.0.0.1:${dovecot.pop3Port}"\n`;
+    const svc = (name: string, port: number) => `[[service]]\nname = "${name}"\nprotocol = "pop3"\nlisten = "127.0.0.1:${port}"\nconnect = "127.0.0.1:${dovecot.pop3Port}"\nshutdownGrace = 1\n`;
     const file = tempFile(svc('one', p1));
     const { spawn } = await import('node:child_process');
     const { WRAPPER } = await import('../helpers/wrapper.js');
@@ -105,6 +105,10 @@ describe('SIGHUP: the whole configuration is read again', () => {
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     try {
       await waitFor(() => logs.includes('service=one'), 'service one listening');
+      // A session of service one, open across the reload that removes the service.
+      const kept = await greeted(p1);
+      kept.sock.write('USER alice\r\n');
+      await waitFor(() => count(kept, /\+OK/g) === 2, 'the USER reply');
       writeFileSync(file, svc('two', p2));
       child.kill('SIGHUP');
       await waitFor(() => logs.includes('configuration reloaded services=two'), 'the reload');
@@ -133,6 +137,13 @@ describe('SIGHUP: the whole configuration is read again', () => {
       again.sock.write('QUIT\r\n');
       await again.eof;
       again.sock.end();
+      // The removed service's session goes on, past its shutdownGrace: a reload never cuts a session.
+      await new Promise((r) => setTimeout(r, 1500));
+      kept.sock.write('PASS secret\r\nSTAT\r\nQUIT\r\n');
+      await kept.eof;
+      kept.sock.end();
+      expect(kept.received().toString('latin1')).toMatch(/\+OK Logged in\.\r\n\+OK \d+ \d+\r\n\+OK Logging out\.\r\n$/);
+      await waitFor(() => /session close client=127\.0\.0\.1 protocol=pop3 service=one end=done/.test(logs), 'the session close of service one');
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
     } finally {
