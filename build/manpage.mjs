@@ -181,6 +181,7 @@ const HAND_FLAGS = {
   exec: { keys: 'destType = "pipe", pipeCmd', default: 'none' },
   listen: { keys: 'standalone = true, listenPort, listenAddr', default: 'inetd mode' },
   config: { keys: null, default: 'none' },
+  service: { keys: null, default: 'every service of the file' },
   allow: { keys: 'allowList', default: 'none' },
   deny: { keys: 'denyList', default: 'none' },
   check: { keys: null, default: null },
@@ -291,14 +292,14 @@ function page(t, readme, version) {
     `${bold('SIGTERM')}, ${bold('SIGINT')}`,
     lines(
       esc(
-        'shut down: in inetd mode the session ends as a shutdown (protocol modes send their closing reply: -ERR, * BYE, 421); in standalone mode the listener closes, every open session is shut down the same way, and the process exits 0 once they are done.',
+        'shut down: in inetd mode the session ends as a shutdown at once (protocol modes send their closing reply: -ERR, * BYE, 421); in standalone mode the listeners close, open sessions may finish for shutdownGrace seconds (default 30), those still open are then shut down the same way, and the process exits 0 once they are done. A second signal ends the grace at once.',
       ),
     ),
     '.TP',
     bold('SIGHUP'),
     lines(
       esc(
-        'standalone mode: re-read the TLS certificate and key (tlsCert, tlsKey); new connections get the new pair, open sessions keep theirs, and a file that does not load is logged and the old pair stays.',
+        'standalone mode: read the configuration again (the command line\'s --config file, every service of a multi-service file, the TLS certificate and key); new connections get the new configuration, open sessions keep theirs; a configuration that does not validate, or a certificate that does not load, is logged and the old configuration stays.',
       ),
     ),
   );
@@ -309,6 +310,8 @@ function page(t, readme, version) {
     ['/etc/inetd.conf', 'inetd entries; inetd.conf.example in the source has one commented entry per protocol.'],
     ['/etc/xinetd.d/protowrap-*', 'xinetd services; xinetd.d/ in the source has one per protocol.'],
     ['/etc/systemd/system/protowrap.socket, protowrap@.service', 'systemd socket activation with Accept=yes (systemd/ in the source).'],
+    ['/etc/systemd/system/protowrap-standalone.socket, protowrap-standalone.service', 'systemd socket activation with Accept=no: one process serves every connection on the passed sockets (LISTEN_FDS); a multi-service file matches them by FileDescriptorName= (listen = "systemd:NAME").'],
+    ['/etc/protowrap/services.toml', 'a multi-service file: [[service]] tables (examples/services.toml in the source).'],
     ['/dev/log', 'syslog(3): refusals, errors and sessions are logged there, never to the client.'],
     ['$TMPDIR/protowrap-spool-<uid>', 'the default spoolDir (smtp): unlinked spool files of held message bodies.'],
   ];
@@ -329,6 +332,11 @@ function page(t, readme, version) {
     '# protowrap.socket\n[Socket]\nListenStream=7000\nAccept=yes\n\n# protowrap@.service\n[Service]\nExecStart=/usr/local/bin/protowrap --protocol generic --connect 127.0.0.1:7001\nStandardInput=socket\nStandardOutput=socket\nStandardError=journal',
   );
   example('Standalone daemon in front of an IMAP server:', 'protowrap --listen 143 --protocol imap --connect 127.0.0.1:10143');
+  example(
+    'Several services in one process (SIGHUP re-reads the file, SIGTERM lets sessions finish for shutdownGrace):',
+    '# /etc/protowrap/services.toml\nmaxViolations = 5\n\n[[service]]\nname = "pop3"\nprotocol = "pop3"\nlisten = "110"\nconnect = "127.0.0.1:10110"\n\n[[service]]\nname = "mx"\nprotocol = "smtp"\nlisten = "systemd:smtp"\nconnect = "127.0.0.1:10025"\n\nprotowrap -f /etc/protowrap/services.toml',
+  );
+  example('One service of that file from inetd:', 'smtp stream tcp nowait nobody /usr/local/bin/protowrap protowrap -f /etc/protowrap/services.toml --service mx');
   example('Check a configuration file without running it:', 'protowrap --config /etc/protowrap/listing3.toml --check');
   example('A session piped in by hand, logging to stderr too:', "printf 'hello\\r\\n' | protowrap --exec cat --log-stderr");
 

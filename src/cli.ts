@@ -97,7 +97,8 @@ function build(argv: readonly string[]): Command {
     .option('-c, --connect <addr>', 'dial the real server: host:port, [v6addr]:port or unix:/path')
     .option('-e, --exec <command>', 'spawn the real server per connection (argv with shell-like quoting, no shell)')
     .option('-l, --listen <[addr:]port>', 'standalone daemon listening here (default: inetd mode on stdin/stdout)')
-    .option('-f, --config <file>', 'TOML file with the seed option names (standalone, destType, maxLineLength, ...)')
+    .option('-f, --config <file>', 'TOML file with the seed option names (standalone, destType, maxLineLength, ...), or [[service]] tables')
+    .option('--service <name>', 'run only this service of a multi-service file (inetd mode, or on the sockets systemd passes)')
     .option('--max-line-length <n>', 'bytes per client line, line ending excluded (generic 1024)', intOrRaw)
     .option('--allow <regex>', 'a line must match one of these (repeatable; same as --allow-list)', collect)
     .option('--deny <regex>', 'a line matching one of these is refused (repeatable; same as --deny-list)', collect)
@@ -107,7 +108,7 @@ function build(argv: readonly string[]): Command {
     .option('--log-level <0-3>', '0 refusals/errors, 1 +sessions, 2 +state changes, 3 +every line (1)', intOrRaw)
     .option('--syslog-facility <name>', 'syslog facility (daemon)')
     .option('--log-stderr', 'also log to stderr (by-hand use; ignored when stderr is a socket)')
-    .option('--check', 'validate the configuration, print what would run, exit 0 (or 78)');
+    .option('--check', 'validate the configuration, print every key with its value and source, exit 0 (or 78)');
   for (const [k, spec] of Object.entries(CORE_OPTIONS)) if (!HAND_WRITTEN.has(k)) addKeyFlags(cmd, k, spec, false, '');
   const shown = protocolInArgv(argv);
   for (const [k, { spec, owners }] of protocolKeys()) addKeyFlags(cmd, k, spec, shown === null || !owners.includes(shown), owners.join(', '));
@@ -159,6 +160,7 @@ export function parseCli(argv: readonly string[]): CliResult {
     ...(typeof o['exec'] === 'string' ? { exec: o['exec'] } : {}),
     ...(typeof o['listen'] === 'string' ? { listen: o['listen'] } : {}),
     ...(typeof o['config'] === 'string' ? { config: o['config'] } : {}),
+    ...(typeof o['service'] === 'string' ? { service: o['service'] } : {}),
   };
   return { flags, extras, check: o['check'] === true };
 }

@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { splitCommand } from './core/argv.js';
 import { flagName, type OptionSpec, type OptionTable, type OptionValue } from './core/options.js';
 import type { LineMatcher, Protocol, ProtocolOptions } from './core/protocol.js';
 import { compileLinear } from './core/safe-regex.js';
+import { parseConnect, parseListen, parseProxyPeer } from './config-parse.js';
 import { ConfigError, expected, UsageError } from './errors.js';
 import { AUTH_FAILURE_OPTIONS, resolveAuthFailures } from './config-auth.js';
 import type { AuthFailureSettings } from './core/auth-failures.js';
@@ -20,16 +19,30 @@ export interface ListenAddress {
   readonly port: number;
 }
 
+/** Where a key's value came from, for --check. */
+export type KeySource = 'default' | 'file' | 'service' | 'flag';
+
+/** One key of the effective configuration: its value and its source. */
+export interface EffectiveKey {
+  readonly key: string;
+  readonly value: OptionValue;
+  readonly source: KeySource;
+}
+
 export const FACILITIES = [
   'auth', 'authpriv', 'cron', 'daemon', 'ftp', 'kern', 'lpr', 'mail', 'news', 'syslog', 'user', 'uucp',
   'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7',
 ] as const;
 export type Facility = (typeof FACILITIES)[number];
 
+export { parseConnect, parseListen, parseProxyPeer, readConfigFile } from './config-parse.js';
+
 /** The validated, frozen configuration. Built once by loadConfig(). */
 export interface Config {
   readonly protocol: Protocol;
   readonly listen: ListenAddress | null;
+  /** listen = "systemd:NAME": the socket systemd passes under that name (Accept=no); else null. */
+  readonly listenFd: string | null;
   readonly dest: Destination;
   readonly options: ProtocolOptions;
   readonly idleTimeoutMs: number;
@@ -48,8 +61,14 @@ export interface Config {
   readonly proxy: ProxySettings;
   /** Failed logins counted across sessions (maxAuthFailures); null: nothing is counted. */
   readonly authFailures: AuthFailureSettings | null;
+  /** Seconds (in ms) open sessions may take to finish after SIGTERM in standalone mode. */
+  readonly shutdownGraceMs: number;
+  /** The service's name in a multi-service file (logged as service=NAME); null otherwise. */
+  readonly service: string | null;
   /** The file it came from, if any, for --check. */
   readonly configFile: string | null;
+  /** Every key with its value and source, for --check. */
+  readonly effective: readonly EffectiveKey[];
 }
 
 export interface ClientTls {
@@ -104,6 +123,7 @@ export const CORE_OPTIONS: OptionTable = {
   connectTimeout: { kind: 'integer', min: 1, max: 600, default: 10, doc: 'seconds to reach the server' },
   maxViolations: { kind: 'integer', min: 1, max: 1000000, default: 10, doc: 'refused lines before the connection is closed' },
   maxConnections: { kind: 'integer', min: 1, max: 100000, default: 256, doc: 'concurrent sessions (standalone)' },
+  shutdownGrace: { kind: 'integer', min: 0, max: 3600, default: 30, doc: 'seconds open sessions may take to finish after SIGTERM (standalone); then the shutdown reply' },
   logLevel: { kind: 'integer', min: 0, max: 3, default: 1, doc: '0 refusals/errors, 1 +sessions, 2 +states, 3 +lines' },
   syslogFacility: { kind: 'string', default: null, oneOf: FACILITIES, doc: 'syslog facility (default: the protocol\'s, else daemon)' },
   logStderr: { kind: 'boolean', default: false, doc: 'also log to stderr (by-hand use only)' },
@@ -133,7 +153,24 @@ export interface FlagExtras {
   readonly exec?: string;
   readonly listen?: string;
   readonly config?: string;
+  /** --service NAME: the one service of a multi-service file to run. */
+  readonly service?: string;
 }
+
+/** One source of raw values; later layers override earlier ones. */
+export interface ConfigLayer {
+  readonly source: Exclude<KeySource, 'default'>;
+  readonly values: RawOptions;
+}
+
+/**
+ * Keys that are not in the option tables: the destination and the listen
+ * address as the flags write them (`connect = "host:port"`, `exec = "…"`,
+ * `listen = "[addr:]port"` or `"systemd:NAME"`), for files and service tables.
+ */
+export const PLACE_KEYS = ['connect', 'exec', 'listen'] as const;
+const DEST_KEYS = ['connect', 'exec', 'destType', 'destAddr', 'destPort', 'pipeCmd'];
+const LISTEN_KEYS = ['listen', 'standalone', 'listenPort', 'listenAddr'];
 
 function checkValue(key: string, spec: OptionSpec, v: unknown): OptionValue {
   switch (spec.kind) {
@@ -161,78 +198,6 @@ function checkValue(key: string, spec: OptionSpec, v: unknown): OptionValue {
   }
 }
 
-/** Reads a TOML file. smol-toml is loaded only when a file is given (start-up time). */
-export async function readConfigFile(path: string): Promise<RawOptions> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError('PW_ERR_CONFIG_FILE', path, `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  const { parse } = await import('smol-toml');
-  let doc: Record<string, unknown>;
-  try {
-    // Integers as BigInt: the only way to tell TOML's 25 from 25.0 (a float) and to see 2^64.
-    doc = parse(text, { integersAsBigInt: true });
-  } catch (err) {
-    throw new ConfigError('PW_ERR_CONFIG_FILE', path, `not valid TOML: ${(err as Error).message.split('\n')[0]}`);
-  }
-  return Object.fromEntries(Object.entries(doc).map(([k, v]) => [k, fromToml(k, v)]));
-}
-
-/** TOML integers become numbers (in the safe range); no option takes a float. */
-function fromToml(key: string, v: unknown): unknown {
-  if (typeof v === 'bigint') {
-    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) {
-      throw new ConfigError('PW_ERR_CONFIG_VALUE', key, `integer ${v} is out of range`);
-    }
-    return Number(v);
-  }
-  if (typeof v === 'number') throw new ConfigError('PW_ERR_CONFIG_TYPE', key, `no option takes a float, got ${v}`);
-  if (Array.isArray(v)) return v.map((x) => fromToml(key, x));
-  return v;
-}
-
-/** host:port, [v6]:port or unix:/path. */
-export function parseConnect(s: string): Destination {
-  if (s.startsWith('unix:')) {
-    const path = s.slice(5);
-    if (!path.startsWith('/')) throw new ConfigError('PW_ERR_CONFIG_DEST', '--connect', expected('unix:/absolute/path', s));
-    return { type: 'unix', path };
-  }
-  const hp = splitHostPort(s);
-  if (!hp || hp.host === null) throw new ConfigError('PW_ERR_CONFIG_DEST', '--connect', expected('host:port, [v6addr]:port or unix:/path', s));
-  return { type: 'tcp', host: hp.host, port: hp.port };
-}
-
-/** [addr:]port for --listen. */
-export function parseListen(s: string): ListenAddress {
-  const hp = /^\d+$/.test(s) ? { host: null, port: Number(s) } : splitHostPort(s);
-  if (!hp || hp.port < 1 || hp.port > 65535) throw new ConfigError('PW_ERR_CONFIG_VALUE', '--listen', expected('[addr:]port', s));
-  return hp;
-}
-
-function splitHostPort(s: string): { host: string | null; port: number } | null {
-  let host: string;
-  let portText: string;
-  if (s.startsWith('[')) {
-    const close = s.indexOf(']');
-    if (close < 0 || s[close + 1] !== ':') return null;
-    host = s.slice(1, close);
-    if (isIP(host) !== 6) return null;
-    portText = s.slice(close + 2);
-  } else {
-    const colon = s.lastIndexOf(':');
-    if (colon <= 0 || s.indexOf(':') !== colon) return null;
-    host = s.slice(0, colon);
-    portText = s.slice(colon + 1);
-  }
-  if (!/^\d{1,5}$/.test(portText)) return null;
-  const port = Number(portText);
-  if (port < 1 || port > 65535) return null;
-  return { host, port };
-}
-
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !Object.isFrozen(o)) {
     Object.freeze(o);
@@ -247,14 +212,36 @@ function deepFreeze<T>(o: T): T {
  * given by flag (--connect/--exec) replaces the file's whole destination.
  */
 export function buildConfig(file: RawOptions | null, flags: RawOptions, extras: FlagExtras): Config {
-  const merged: RawOptions = { ...(file ?? {}) };
-  if (extras.connect !== undefined || extras.exec !== undefined) {
-    for (const k of ['destType', 'destAddr', 'destPort', 'pipeCmd']) delete merged[k];
+  const cli: RawOptions = { ...flags };
+  for (const k of PLACE_KEYS) if (extras[k] !== undefined) cli[k] = extras[k];
+  return buildLayered([{ source: 'file', values: file ?? {} }, { source: 'flag', values: cli }], extras.config ?? null, null);
+}
+
+/**
+ * The one validation, over layers (file, a service table, flags): a later
+ * layer overrides an earlier one key by key, except that `connect`/`exec`
+ * replace the whole destination of the layers below and `listen` their
+ * whole listen address. Every value is checked against its table.
+ */
+export function buildLayered(layers: readonly ConfigLayer[], configFile: string | null, service: string | null): Config {
+  const merged: RawOptions = {};
+  const source: Record<string, KeySource> = {};
+  for (const layer of layers) {
+    const set = Object.entries(layer.values).filter(([, v]) => v !== undefined);
+    const wipe = (keys: readonly string[]) => {
+      for (const k of keys) {
+        delete merged[k];
+        delete source[k];
+      }
+    };
+    if (set.some(([k]) => k === 'connect' || k === 'exec')) wipe(DEST_KEYS);
+    if (set.some(([k]) => k === 'listen')) wipe(LISTEN_KEYS);
+    for (const [k, v] of set) {
+      merged[k] = v;
+      source[k] = layer.source;
+    }
   }
-  if (extras.listen !== undefined) {
-    delete merged['listenAddr'];
-  }
-  for (const [k, v] of Object.entries(flags)) if (v !== undefined) merged[k] = v;
+  const fromFlag = (k: string) => source[k] === 'flag';
 
   const protoName = merged['protocol'] ?? 'generic';
   if (typeof protoName !== 'string') throw new ConfigError('PW_ERR_CONFIG_TYPE', 'protocol', expected('a string', protoName));
@@ -264,12 +251,18 @@ export function buildConfig(file: RawOptions | null, flags: RawOptions, extras: 
 
   const v: Record<string, OptionValue> = {};
   const extra: Record<string, OptionValue> = {};
+  const place: Partial<Record<(typeof PLACE_KEYS)[number], string>> = {};
   for (const [k, raw] of Object.entries(merged)) {
+    if ((PLACE_KEYS as readonly string[]).includes(k)) {
+      const key = fromFlag(k) ? `--${k}` : k;
+      place[k as (typeof PLACE_KEYS)[number]] = checkValue(key, { kind: 'string', default: null, doc: '' }, raw) as string;
+      continue;
+    }
     const core = Object.hasOwn(CORE_OPTIONS, k) ? CORE_OPTIONS[k] : undefined;
     const own = Object.hasOwn(protoTable, k) ? protoTable[k] : undefined;
     const spec = core ?? own;
     if (!spec) {
-      if (flags[k] !== undefined) {
+      if (fromFlag(k)) {
         // A protocol's flag with another protocol: the command line is wrong, not the file.
         const owners = protocolNames().filter((n) => Object.hasOwn(findProtocol(n)!.options ?? {}, k));
         throw new UsageError(`--${flagName(k)} is an option of protocol ${owners.join(', ')}, not of ${protocol.name}`);
@@ -283,8 +276,9 @@ export function buildConfig(file: RawOptions | null, flags: RawOptions, extras: 
   for (const [k, spec] of Object.entries(CORE_OPTIONS)) if (!(k in v)) v[k] = spec.default;
   for (const [k, spec] of Object.entries(protoTable)) if (!(k in extra)) extra[k] = spec.default;
 
-  const dest = resolveDest(v, extras);
-  const listen = resolveListen(v, extras);
+  const placeKey = (k: 'connect' | 'exec' | 'listen') => (fromFlag(k) ? `--${k}` : k);
+  const dest = resolveDest(v, place, placeKey);
+  const { listen, listenFd } = resolveListen(v, place, placeKey);
   const compile = (key: string) => ((v[key] as readonly string[]).map((p) => compileLinear(key, p)) as LineMatcher[]);
   const options: ProtocolOptions = {
     maxLineLength: (v['maxLineLength'] as number | null) ?? protocol.defaultMaxLineLength,
@@ -297,9 +291,19 @@ export function buildConfig(file: RawOptions | null, flags: RawOptions, extras: 
     extra,
   };
   protocol.checkOptions?.(options);
+  const syslogFacility = (v['syslogFacility'] as Facility | null) ?? protocol.defaultFacility ?? 'daemon';
+  // The keys a protocol resolves when left unset are shown with the value in force.
+  const resolved: Record<string, OptionValue> = { protocol: protocol.name, maxLineLength: options.maxLineLength, lineEnding: options.lineEnding, syslogFacility };
+  const effective: EffectiveKey[] = [];
+  for (const k of PLACE_KEYS) if (place[k] !== undefined) effective.push({ key: k, value: place[k]!, source: source[k]! });
+  // In table order: the core's keys, then the protocol's.
+  for (const [k, val] of [...Object.keys(CORE_OPTIONS).map((k) => [k, v[k]!] as const), ...Object.keys(protoTable).map((k) => [k, extra[k]!] as const)]) {
+    effective.push({ key: k, value: resolved[k] ?? val, source: source[k] ?? 'default' });
+  }
   const cfg: Config = {
     protocol,
     listen,
+    listenFd,
     dest,
     options,
     idleTimeoutMs: idleTimeout * 1000,
@@ -308,7 +312,7 @@ export function buildConfig(file: RawOptions | null, flags: RawOptions, extras: 
     maxViolations: v['maxViolations'] as number,
     maxConnections: v['maxConnections'] as number,
     logLevel: v['logLevel'] as 0 | 1 | 2 | 3,
-    syslogFacility: ((v['syslogFacility'] as Facility | null) ?? protocol.defaultFacility ?? 'daemon'),
+    syslogFacility,
     logStderr: v['logStderr'] as boolean,
     tls: resolveTls(v),
     serverTls: resolveServerTls(v, dest, protocol),
@@ -318,18 +322,26 @@ export function buildConfig(file: RawOptions | null, flags: RawOptions, extras: 
       toServer: v['proxyToServer'] as 'v1' | 'v2' | null,
     },
     authFailures: resolveAuthFailures(v),
-    configFile: extras.config ?? null,
+    shutdownGraceMs: (v['shutdownGrace'] as number) * 1000,
+    service,
+    configFile,
+    effective,
   };
   return deepFreeze(cfg);
 }
 
-function resolveDest(v: Record<string, OptionValue>, extras: FlagExtras): Destination {
-  if (extras.connect !== undefined && extras.exec !== undefined) {
-    throw new ConfigError('PW_ERR_CONFIG_DEST', '--connect/--exec', 'give one of them, not both');
+type PlaceKeyName = (k: 'connect' | 'exec' | 'listen') => string;
+
+function resolveDest(v: Record<string, OptionValue>, place: Partial<Record<'connect' | 'exec', string>>, keyOf: PlaceKeyName): Destination {
+  if (place.connect !== undefined && place.exec !== undefined) {
+    throw new ConfigError('PW_ERR_CONFIG_DEST', `${keyOf('connect')}/${keyOf('exec')}`, 'give one of them, not both');
   }
-  if (extras.connect !== undefined) return parseConnect(extras.connect);
-  if (extras.exec !== undefined) return execDest('--exec', extras.exec);
   const type = v['destType'];
+  if ((place.connect !== undefined || place.exec !== undefined) && type !== null) {
+    throw new ConfigError('PW_ERR_CONFIG_DEST', 'destType', `not used with ${place.connect !== undefined ? keyOf('connect') : keyOf('exec')}: give one destination`);
+  }
+  if (place.connect !== undefined) return parseConnect(place.connect, keyOf('connect'));
+  if (place.exec !== undefined) return execDest(keyOf('exec'), place.exec);
   const addr = v['destAddr'] as string | null;
   const port = v['destPort'] as number | null;
   const cmd = v['pipeCmd'] as string | null;
@@ -360,18 +372,28 @@ function execDest(key: string, cmd: string): Destination {
   return { type: 'exec', argv };
 }
 
-function resolveListen(v: Record<string, OptionValue>, extras: FlagExtras): ListenAddress | null {
-  if (extras.listen !== undefined) return parseListen(extras.listen);
+/** A name systemd gives a passed socket (FileDescriptorName=): no spaces, no colons. */
+const FD_NAME = /^[A-Za-z0-9_.@-]{1,255}$/;
+
+function resolveListen(v: Record<string, OptionValue>, place: Partial<Record<'listen', string>>, keyOf: PlaceKeyName): { listen: ListenAddress | null; listenFd: string | null } {
+  if (place.listen !== undefined) {
+    if (place.listen.startsWith('systemd:')) {
+      const name = place.listen.slice('systemd:'.length);
+      if (!FD_NAME.test(name)) throw new ConfigError('PW_ERR_CONFIG_VALUE', keyOf('listen'), expected('systemd:NAME (a FileDescriptorName)', place.listen));
+      return { listen: null, listenFd: name };
+    }
+    return { listen: parseListen(place.listen, keyOf('listen')), listenFd: null };
+  }
   const standalone = v['standalone'] as boolean;
   const port = v['listenPort'] as number | null;
   const host = v['listenAddr'] as string | null;
   if (!standalone) {
     if (port !== null || host !== null) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'listenPort', 'only used with standalone = true');
-    return null;
+    return { listen: null, listenFd: null };
   }
   if (port === null) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'listenPort', 'required with standalone = true');
   if (host === '') throw new ConfigError('PW_ERR_CONFIG_VALUE', 'listenAddr', 'empty: leave it out to listen on all addresses');
-  return { host, port };
+  return { listen: { host, port }, listenFd: null };
 }
 
 function resolveTls(v: Record<string, OptionValue>): ClientTls | null {
@@ -393,16 +415,4 @@ function resolveServerTls(v: Record<string, OptionValue>, dest: Destination, pro
   if (mode === 'starttls' && !protocol.serverStarttls) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'serverTls', `protocol ${protocol.name} has no STARTTLS: use implicit`);
   if (dest.type === 'exec') throw new ConfigError('PW_ERR_CONFIG_VALUE', 'serverTls', 'a spawned server (--exec) is reached over pipes, not TLS');
   return { mode, ca: v['serverTlsCa'] as string | null, name: v['serverTlsName'] as string | null, verify: v['serverTlsVerify'] as boolean };
-}
-
-/** A proxyFrom entry: an address, or a CIDR block. */
-export function parseProxyPeer(raw: string): ProxyPeer {
-  const slash = raw.indexOf('/');
-  const net = slash < 0 ? raw : raw.slice(0, slash);
-  const family = isIP(net);
-  if (family === 0) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'proxyFrom', expected('an address or CIDR block', raw));
-  const max = family === 4 ? 32 : 128;
-  const bitsText = slash < 0 ? String(max) : raw.slice(slash + 1);
-  if (!/^\d{1,3}$/.test(bitsText) || Number(bitsText) > max) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'proxyFrom', expected(`a prefix length 0..${max}`, raw));
-  return { net, bits: Number(bitsText), family: family as 4 | 6 };
 }

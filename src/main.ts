@@ -1,18 +1,40 @@
 import { writeSync } from 'node:fs';
 import { CliInfo, parseCli } from './cli.js';
 import { buildConfig, readConfigFile, type Config } from './config.js';
+import { describeConfig, describeServices } from './check.js';
 import { enableLinearRegexps } from './core/safe-regex.js';
-import { ConfigError, ExitCode, ProtowrapError } from './errors.js';
+import { ConfigError, ExitCode, ProtowrapError, UsageError } from './errors.js';
+import { buildServices, isMultiService, processFacility } from './services.js';
 import { ClientTlsContext } from './io/tls.js';
 import { stdioClient, fdIsClient } from './io/stdio.js';
-import { Listener } from './io/listener.js';
 import { prepareClient } from './io/accept.js';
 import { processHoldStore } from './io/hold-store.js';
 import { Session } from './io/session.js';
 import { openAuthGate } from './io/auth-gate.js';
-import { describeDest } from './io/server.js';
+import { Daemon, ListenError, planListeners } from './io/daemon.js';
+import { takePassedSockets, type PassedSocket } from './io/systemd.js';
 import { Logger, type LogSink } from './log/logger.js';
 import { openSyslog, StderrSink } from './log/syslog.js';
+
+/** What the command line and the file ask for, validated. */
+interface Loaded {
+  readonly services: readonly Config[];
+  /** A multi-service file running all its services (no --service). */
+  readonly multi: boolean;
+  readonly check: boolean;
+}
+
+/** Reads the command line and the file and validates them (also on SIGHUP). Throws CliInfo, UsageError, ConfigError. */
+async function load(argv: readonly string[]): Promise<Loaded> {
+  const cli = parseCli(argv);
+  const file = cli.extras.config ? await readConfigFile(cli.extras.config) : null;
+  if (isMultiService(file)) {
+    const set = buildServices(file, cli.flags, cli.extras);
+    return { services: set.services, multi: !set.picked, check: cli.check };
+  }
+  if (cli.extras.service !== undefined) throw new UsageError('--service needs a multi-service file (-f FILE with [[service]] tables)');
+  return { services: [buildConfig(file, cli.flags, cli.extras)], multi: false, check: cli.check };
+}
 
 /**
  * Entry point; the only place that exits. In inetd mode fd 0/1 (and 2) are
@@ -35,13 +57,12 @@ async function main(argv: readonly string[]): Promise<never> {
   process.on('uncaughtException', (e) => void fail(e));
   process.on('unhandledRejection', (e) => void fail(e));
 
-  let cfg: Config;
-  let check = false;
+  let loaded: Loaded;
+  let passed: PassedSocket[];
   try {
-    const cli = parseCli(argv);
-    check = cli.check;
-    const file = cli.extras.config ? await readConfigFile(cli.extras.config) : null;
-    cfg = buildConfig(file, cli.flags, cli.extras);
+    // Read (and removed from the environment) first, so that no spawned server inherits them.
+    passed = takePassedSockets();
+    loaded = await load(argv);
   } catch (err) {
     if (err instanceof CliInfo) {
       if (!fdIsClient(1)) writeLine(1, err.text.trimEnd());
@@ -49,54 +70,48 @@ async function main(argv: readonly string[]): Promise<never> {
     }
     return fail(err);
   }
-  if (check) {
-    writeLine(1, describeConfig(cfg));
+  const { services, multi } = loaded;
+  const facility = processFacility(services);
+  if (loaded.check) {
+    writeLine(1, multi ? describeServices(services, facility) : describeConfig(services[0]!));
     process.exit(ExitCode.ok);
   }
+  const first = services[0]!;
+  const sinks: LogSink[] = [openSyslog(facility)];
+  if (first.logStderr && stderrFree) sinks.push(new StderrSink());
+  logger = new Logger(sinks, first.logLevel);
+  const log = logger;
+
+  // Standalone: the file's services, a listen address, or the sockets systemd passes (Accept=no);
+  // a socket on stdin (inetd, Accept=yes) is one client, whatever else is there.
+  const inetdClient = fdIsClient(0);
+  if (multi && inetdClient) {
+    return fail(new ConfigError('PW_ERR_CONFIG_VALUE', '--service', 'a multi-service file under inetd (a client socket on stdin) needs --service NAME'));
+  }
+  const standalone = multi || first.listen !== null || first.listenFd !== null || (passed.length > 0 && !inetdClient);
+  if (standalone) return runDaemon(argv, loaded, passed, log, fail);
+
   let tlsCtx: ClientTlsContext | null = null;
   try {
     // A certificate or key that does not load, or a pair that does not match, stops the start (78).
-    if (cfg.tls) tlsCtx = new ClientTlsContext(cfg.tls);
+    if (first.tls) tlsCtx = new ClientTlsContext(first.tls);
   } catch (err) {
     return fail(err);
   }
-  const sinks: LogSink[] = [openSyslog(cfg.syslogFacility)];
-  if (cfg.logStderr && stderrFree) sinks.push(new StderrSink());
-  logger = new Logger(sinks, cfg.logLevel);
-  const log = logger;
-  // Redis is dialled on the first question (the ban check), not here.
-  const gate = cfg.authFailures ? await openAuthGate(cfg.authFailures, log, !cfg.listen) : null;
-
-  if (cfg.listen) {
-    const listener = new Listener(cfg, log, gate);
-    listener.tls = tlsCtx;
-    process.on('SIGHUP', () => listener.reloadTls());
-    let where: { address: string; port: number };
-    try {
-      where = await listener.listen();
-    } catch (err) {
-      return fail(new ProtowrapError('PW_ERR_SERVER_UNAVAILABLE', `cannot listen on ${cfg.listen.host ?? '*'}:${cfg.listen.port}: ${(err as Error).message}`));
-    }
-    log.log('notice', `listening on ${where.address}:${where.port} protocol=${cfg.protocol.name} server=${describeDest(cfg.dest)}`);
-    await new Promise<void>((resolve) => {
-      process.once('SIGTERM', resolve);
-      process.once('SIGINT', resolve);
-    });
-    log.log('notice', 'shutting down');
-    await listener.close();
-    return flushThenExit(log, ExitCode.ok);
-  }
-
+  const cfg = first;
+  const sessionLog = log.derive(cfg.logLevel, '');
   const stdio = stdioClient();
   if (tlsCtx && !stdio.isSocket) {
     // A pipe has no TLS peer: a session piped by hand speaks plaintext.
     return fail(new ConfigError('PW_ERR_CONFIG_VALUE', 'tls', 'TLS needs a socket client (inetd, xinetd, systemd Accept=yes, or --listen); stdin is not a socket'));
   }
   // A socket on fd 0 may carry a PROXY header from a listed peer; a pipe never does.
-  const client = stdio.socket ? await prepareClient(stdio.socket, cfg, log, stdio.address, tlsCtx) : stdio;
+  const client = stdio.socket ? await prepareClient(stdio.socket, cfg, sessionLog, stdio.address, tlsCtx) : stdio;
   if (!client) return flushThenExit(log, ExitCode.ok);
-  const session = new Session(client.channel, client.address, cfg, log, processHoldStore(cfg, log), gate);
+  const gate = cfg.authFailures ? await openAuthGate(cfg.authFailures, sessionLog, true) : null;
+  const session = new Session(client.channel, client.address, cfg, sessionLog, processHoldStore(cfg, sessionLog), gate);
   if (tlsCtx && tlsCtx.mode !== 'implicit') session.enableStartTls(tlsCtx);
+  // Under a superserver the process is the session: SIGTERM closes it at once (shutdownGrace is the daemon's).
   const stop = () => session.shutdown();
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
@@ -104,6 +119,65 @@ async function main(argv: readonly string[]): Promise<never> {
   // A failed login still being written to the store (bounded by stateStoreTimeout).
   await gate?.close();
   return flushThenExit(log, result.end === 'server_unavailable' ? ExitCode.unavailable : ExitCode.ok);
+}
+
+/**
+ * Standalone mode: every service's listener in this process. SIGHUP reads
+ * the command line and the file again: a configuration that validates (and
+ * whose certificates load) replaces the old one for new sessions; one that
+ * does not is logged and the old one stays. SIGTERM (or SIGINT): stop
+ * accepting, let sessions finish for shutdownGrace, then close them with
+ * the protocol's shutdown reply; a second signal closes them at once.
+ */
+async function runDaemon(argv: readonly string[], loaded: Loaded, passed: readonly PassedSocket[], log: Logger, fail: (e: unknown) => Promise<never>): Promise<never> {
+  const daemon = new Daemon(log, (cfg) => log.derive(cfg.logLevel, ''));
+  // One configuration with an address of its own binds it; the passed sockets are then not used.
+  const sockets = loaded.multi || loaded.services[0]!.listen === null ? passed : [];
+  if (sockets.length < passed.length) log.log('warning', `${passed.length} sockets passed by systemd are not used: the configuration names its own listen address`);
+  try {
+    await daemon.apply(planListeners(loaded.services, sockets, loaded.multi), false);
+  } catch (err) {
+    if (err instanceof ListenError) return fail(new ProtowrapError('PW_ERR_SERVER_UNAVAILABLE', err.message));
+    return fail(err);
+  }
+
+  // One reload at a time, and at most one waiting: a burst of SIGHUPs is one more reload, not a queue.
+  let reloading = Promise.resolve();
+  let waiting = false;
+  let stopping = false;
+  process.on('SIGHUP', () => {
+    if (waiting || stopping) return;
+    waiting = true;
+    reloading = reloading.then(async () => {
+      waiting = false;
+      // A reload must not open listeners again once the shutdown has begun.
+      if (stopping) return;
+      try {
+        const next = await load(argv);
+        if (next.multi !== loaded.multi) throw new ConfigError('PW_ERR_CONFIG_VALUE', '--config', 'a single configuration and a multi-service file cannot replace each other: restart');
+        await daemon.apply(planListeners(next.services, sockets, next.multi), true);
+        loaded = next;
+        log.log('notice', `configuration reloaded${next.multi ? ` services=${next.services.map((s) => s.service).join(',')}` : ''}`);
+      } catch (err) {
+        const msg = err instanceof Error ? err.message : String(err);
+        const tls = err instanceof ConfigError && /^(service \S+: )?tls(Cert|Key)\b/.test(err.message);
+        log.log('err', `${tls ? 'TLS certificate not reloaded, the old one stays' : 'configuration not reloaded, the old one stays'}: ${msg}`);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  stopping = true;
+  log.log('notice', 'shutting down');
+  const again = () => daemon.closeNow();
+  process.on('SIGTERM', again);
+  process.on('SIGINT', again);
+  // A reload under way finishes first, so that no listener it opens outlives the shutdown.
+  await reloading;
+  await daemon.close();
+  return flushThenExit(log, ExitCode.ok);
 }
 
 /** How long the log may take to flush at exit. */
@@ -133,48 +207,6 @@ function writeLine(fd: number, s: string): void {
   } catch {
     // nowhere to say it
   }
-}
-
-/** What --check prints: the resolved configuration, one key per line. */
-function describeConfig(cfg: Config): string {
-  const o = cfg.options;
-  const lines = [
-    `protocol        ${cfg.protocol.name}`,
-    `mode            ${cfg.listen ? `standalone, listening on ${cfg.listen.host ?? '*'}:${cfg.listen.port}` : 'inetd (client on stdin/stdout)'}`,
-    `server          ${describeDest(cfg.dest)}${cfg.dest.type === 'exec' ? `  argv=${JSON.stringify(cfg.dest.argv)}` : ''}`,
-    `maxLineLength   ${o.maxLineLength}`,
-    `lineEnding      ${o.lineEnding}`,
-    `allowList       ${JSON.stringify(o.allow.map((m) => m.source))}`,
-    `denyList        ${JSON.stringify(o.deny.map((m) => m.source))}`,
-    `idleTimeout     ${cfg.idleTimeoutMs / 1000}`,
-    `sessionTimeout  ${cfg.sessionTimeoutMs / 1000}`,
-    `maxViolations   ${cfg.maxViolations}`,
-    `logLevel        ${cfg.logLevel}`,
-    `syslogFacility  ${cfg.syslogFacility}`,
-    `tls             ${cfg.tls ? `${cfg.tls.mode} cert=${cfg.tls.cert} key=${cfg.tls.key}` : 'none'}`,
-    `serverTls       ${cfg.serverTls ? `${cfg.serverTls.mode} verify=${cfg.serverTls.verify}${cfg.serverTls.ca ? ` ca=${cfg.serverTls.ca}` : ''}${cfg.serverTls.name ? ` name=${cfg.serverTls.name}` : ''}` : 'none'}`,
-    `proxyFrom       ${JSON.stringify(cfg.proxy.from.map((p) => `${p.net}/${p.bits}`))}${cfg.proxy.from.length > 0 ? ` required=${cfg.proxy.required}` : ''}`,
-    `proxyToServer   ${cfg.proxy.toServer ?? 'none'}`,
-    ...describeAuthFailures(cfg),
-  ];
-  for (const [k, v] of Object.entries(o.extra)) lines.push(`${k.padEnd(15)} ${JSON.stringify(v)}`);
-  if (cfg.configFile) lines.push(`config file     ${cfg.configFile}`);
-  return lines.join('\n');
-}
-
-/** --check's lines for maxAuthFailures, with a warning where the counts cannot work. */
-function describeAuthFailures(cfg: Config): string[] {
-  const a = cfg.authFailures;
-  if (!a) return ['maxAuthFailures none (failed logins are not counted across sessions)'];
-  const store = a.store.type === 'memory' ? `memory (at most ${a.store.maxAddresses} addresses)` : `${a.store.url} timeout=${a.timeoutMs / 1000}s`;
-  const lines = [
-    `maxAuthFailures ${a.limit} within ${a.windowMs / 1000} s, then banned for ${a.banMs / 1000} s; IPv6 per /${a.prefix6}`,
-    `stateStore      ${store}`,
-  ];
-  if (!cfg.listen && a.store.type === 'memory') {
-    lines.push('warning         inetd mode with the memory store: each process serves one connection, so nothing is counted across sessions; use stateStore = "redis://host:port"');
-  }
-  return lines;
 }
 
 void main(process.argv.slice(2));

@@ -105,7 +105,7 @@ export class Session implements FramerSink {
     const ctx = { clientAddress, maxLineLength: cfg.options.maxLineLength, tls: cfg.tls?.mode ?? 'none', piped: client.piped, ...(holdStore ? { holdStore } : {}) } as const;
     this.proto = cfg.protocol.createSession(ctx, cfg.options);
     this.framer = new LineFramer(this, this.proto.lineLimit ?? cfg.options.maxLineLength);
-    this.tag = `client=${clientAddress} protocol=${cfg.protocol.name}`;
+    this.tag = `client=${clientAddress} protocol=${cfg.protocol.name}${cfg.service ? ` service=${cfg.service}` : ''}`;
     this.timers = new SessionTimers(cfg.idleTimeoutMs, cfg.sessionTimeoutMs, cfg.protocol.phaseTimers?.(cfg.options) ?? null, () => this.bytesIn);
   }
 
@@ -134,7 +134,8 @@ export class Session implements FramerSink {
       this.cfg.dest,
       this.cfg.connectTimeoutMs,
       (line) => this.log.log('notice', `server stderr ${this.tag}: ${escapeForLog(Buffer.from(line, 'latin1'))}`),
-      serverPrelude(this.cfg, this.client.endpoints, this.log),
+      // Its lines carry no session tag: they name the service the way a listener's do.
+      serverPrelude(this.cfg, this.client.endpoints, this.cfg.service ? this.log.derive(this.log.level, ` service=${this.cfg.service}`) : this.log),
     );
     try {
       // A session that ends while the server is still being reached (SIGTERM,

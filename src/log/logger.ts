@@ -20,14 +20,22 @@ export class Logger {
   constructor(
     private readonly sinks: readonly LogSink[],
     readonly level: LogLevel,
+    /** Appended to every line (` service=NAME` for a service's listener lines). */
+    private readonly suffix = '',
   ) {}
+
+  /** The same sinks at another level and with a suffix on every line (one per service). */
+  derive(level: LogLevel, suffix: string): Logger {
+    return new Logger(this.sinks, level, suffix);
+  }
 
   wants(level: LogLevel): boolean {
     return level <= this.level;
   }
 
   log(severity: Severity, message: string): void {
-    for (const s of this.sinks) s.write(severity, message);
+    const line = this.suffix === '' ? message : message + this.suffix;
+    for (const s of this.sinks) s.write(severity, line);
   }
 
   async flush(): Promise<void> {

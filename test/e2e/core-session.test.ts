@@ -106,6 +106,8 @@ describe('session shell: relay, half-close, limits', () => {
     let err = '';
     child.stderr.on('data', (b) => (err += b));
     child.stdout.resume();
+    // A tick between the wrapper closing its stdin and its exit event writes to a closed pipe.
+    child.stdin.on('error', () => {});
     const tick = setInterval(() => child.stdin.write('keepalive\r\n'), 100);
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     clearInterval(tick);

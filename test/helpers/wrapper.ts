@@ -59,10 +59,15 @@ export interface Standalone {
   stop(): Promise<void>;
 }
 
-/** Starts the wrapper as a standalone daemon on a free loopback port and waits until it listens. */
+/**
+ * Starts the wrapper as a standalone daemon on a free loopback port and waits until it listens.
+ * stop() (SIGTERM) closes open sessions at once: --shutdown-grace 0 unless args set it
+ * (test/e2e/daemon-signals.test.ts tests the grace).
+ */
 export async function startStandalone(args: readonly string[]): Promise<Standalone> {
   const port = await freePort();
-  const child = spawn(process.execPath, [WRAPPER, '--log-stderr', '--listen', `127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const grace = args.includes('--shutdown-grace') ? [] : ['--shutdown-grace', '0'];
+  const child = spawn(process.execPath, [WRAPPER, '--log-stderr', '--listen', `127.0.0.1:${port}`, ...grace, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (b: Buffer) => (err += b.toString('latin1')));
   const deadline = Date.now() + 10_000;
