@@ -141,6 +141,12 @@ export interface ServerVerdict {
   readonly cancelRaw?: boolean;
   /** Close the session after toClient (e.g. IMAP login attempts exhausted: `* BYE`). */
   readonly close?: boolean;
+  /**
+   * The server refused credentials (a failed login, the event maxLoginAttempts counts):
+   * the shell logs `login_failed` and counts it toward maxAuthFailures. user: the name
+   * tried when the protocol saw one (never the secret), else null.
+   */
+  readonly loginFailed?: { readonly user: string | null };
 }
 
 /** Replies the wrapper itself may need to send, in the protocol's own form. */

@@ -74,7 +74,7 @@ describe('every key is a flag', () => {
   });
 
   it("a protocol's flag with another protocol is a usage error (64) naming the flag and its protocol", () => {
-    const r = parseCli(['-p', 'smtp', '--max-login-attempts', '3']);
+    const r = parseCli(['-p', 'smtp', '--max-auth-line-length', '300']);
     let err: unknown;
     try {
       buildConfig(null, r.flags, { connect: '127.0.0.1:25' });
@@ -83,7 +83,7 @@ describe('every key is a flag', () => {
     }
     expect(err).toBeInstanceOf(ProtowrapError);
     expect((err as ProtowrapError).exitCode).toBe(64);
-    expect((err as ProtowrapError).message).toMatch(/--max-login-attempts .*pop3.*smtp/);
+    expect((err as ProtowrapError).message).toMatch(/--max-auth-line-length .*pop3.*smtp/);
   });
 
   it('plain --help shows the core keys and says how to see a protocol\'s; --protocol X --help shows X\'s keys only', () => {

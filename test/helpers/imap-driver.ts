@@ -27,6 +27,8 @@ export class ImapDriver implements FramerSink {
   private queue: Buffer[] = [];
   held = false;
   closed = false;
+  /** The user of each failed login the protocol reported (ServerVerdict.loginFailed), in order. */
+  readonly loginFailures: (string | null)[] = [];
 
   constructor(flags: RawOptions = {}) {
     const cfg = buildConfig(null, { protocol: 'imap', ...flags }, { connect: '127.0.0.1:143' });
@@ -62,6 +64,7 @@ export class ImapDriver implements FramerSink {
     const b = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes;
     if (this.closed) return this;
     const v = this.proto.serverData!(b);
+    if (v.loginFailed) this.loginFailures.push(v.loginFailed.user);
     const out = v.toClient === null ? [b] : Array.isArray(v.toClient) ? v.toClient : [v.toClient as Buffer];
     this.toClientParts.push(...out);
     if (v.close) {

@@ -23,6 +23,8 @@ export class Driver implements FramerSink {
   private readonly waiting: Buffer[] = [];
   held = false;
   closed = false;
+  /** The user of each failed login the protocol reported (ServerVerdict.loginFailed), in order. */
+  readonly loginFailures: (string | null)[] = [];
 
   constructor(
     readonly proto: ProtocolSession,
@@ -59,6 +61,7 @@ export class Driver implements FramerSink {
     const b = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes;
     if (this.closed || !this.proto.serverData) return this;
     const v = this.proto.serverData(b);
+    if (v.loginFailed) this.loginFailures.push(v.loginFailed.user);
     const out = v.toClient === null ? [b] : Array.isArray(v.toClient) ? v.toClient : [v.toClient as Buffer];
     this.toClientParts.push(...out);
     if (v.toServer) this.toServerParts.push(...v.toServer);

@@ -20,6 +20,8 @@ export interface FakeServerOptions {
   readonly badMail?: string;
   /** DATA is refused (451) even with recipients. */
   readonly refuseData?: boolean;
+  /** Every AUTH exchange fails (535), as for a wrong password. */
+  readonly authFail?: boolean;
 }
 
 /** The seed's Listing 3 policy, as config keys. */
@@ -89,7 +91,8 @@ export class FakeServer {
     }
     if (this.mode === 'auth') {
       this.mode = 'cmd';
-      return text === '*' ? '501 5.7.0 cancelled\r\n' : '235 2.7.0 Authentication successful\r\n';
+      if (text === '*') return '501 5.7.0 cancelled\r\n';
+      return this.o.authFail ? '535 5.7.8 Error: authentication failed: authentication failure\r\n' : '235 2.7.0 Authentication successful\r\n';
     }
     const verb = text.split(' ')[0]!.toUpperCase();
     switch (verb) {
@@ -128,7 +131,7 @@ export class FakeServer {
         return '';
       }
       case 'AUTH':
-        if (text.split(' ').length > 2) return '235 2.7.0 Authentication successful\r\n';
+        if (text.split(' ').length > 2) return this.o.authFail ? '535 5.7.8 Error: authentication failed: authentication failure\r\n' : '235 2.7.0 Authentication successful\r\n';
         this.mode = 'auth';
         return '334 \r\n';
       case 'QUIT':
@@ -157,6 +160,8 @@ export class Harness implements FramerSink {
   private held = false;
   private holdAfterRaw = false;
   closed = false;
+  /** The user of each failed login the protocol reported (ServerVerdict.loginFailed), in order. */
+  readonly loginFailures: (string | null)[] = [];
   /** Most entries the protocol's pending-reply queue held at any point (read after every step). */
   mostPending = 0;
 
@@ -222,6 +227,7 @@ export class Harness implements FramerSink {
   private fromServer(chunk: Buffer): void {
     this.watchPending();
     const v: ServerVerdict = this.proto.serverData!(chunk);
+    if (v.loginFailed) this.loginFailures.push(v.loginFailed.user);
     const out = v.toClient === null ? [chunk] : Array.isArray(v.toClient) ? v.toClient : [v.toClient as Buffer];
     this.client = Buffer.concat([this.client, ...out]);
     if (v.notes) this.notes.push(...v.notes);
@@ -229,6 +235,10 @@ export class Harness implements FramerSink {
     // A streamed body, block by block (the shell waits for 'drain' between them; the fake server never pushes back).
     if (v.stream) for (let b = v.stream.next(); b; b = v.stream.next()) this.toServer(b);
     if (v.maxLineLength !== undefined) this.framer.setMaxLineLength(v.maxLineLength);
+    if (v.close) {
+      this.closed = true;
+      return;
+    }
     if (v.release && this.held) {
       this.held = false;
       this.framer.resume();

@@ -1,12 +1,13 @@
 import type { LineEnding } from '../../core/framer.js';
 import type { ClientVerdict, ProtocolOptions, ProtocolSession, RefusalCode, Secrecy, ServerVerdict, WrapperReply } from '../../core/protocol.js';
 import { beginsWithAnyCI } from '../../core/bytes.js';
+import { isPlainMechanism, plainAuthcid } from '../../core/sasl.js';
 import { checkLine } from '../generic.js';
 import { NO_CAPABILITIES, type CapabilityFlags } from './capability.js';
 import { COMMANDS, MAX_VERB_LENGTH, UID_COMMANDS, advertised, type CommandDef, type ImapState } from './commands.js';
 import { ArgParser } from './grammar-core.js';
 import { ServerScanner, type ServerResponse } from './server.js';
-import { atomEnd, EOL, isBase64, MAX_PAREN_DEPTH, newScan, nonSyncAtEnd, scanComplete, scanTag, tokenize, type LiteralSpec, type ScanState, type Token } from './syntax.js';
+import { atomEnd, EOL, firstAstring, isBase64, MAX_PAREN_DEPTH, newScan, nonSyncAtEnd, scanComplete, scanTag, tokenize, type LiteralSpec, type ScanState, type Token } from './syntax.js';
 
 /** RFC 7888: LITERAL- (and IMAP4rev2) allow non-synchronizing literals up to this size. */
 export const LITERAL_MINUS_MAX = 4096;
@@ -103,6 +104,16 @@ export class ImapSession implements ProtocolSession {
   private cur: Current | null = null;
   private idleTag = '';
   private failures = 0;
+  /**
+   * The name the login in flight tried (LOGIN's first argument, a PLAIN
+   * authcid), for the log of a failed login; never a password. LOGIN and
+   * AUTHENTICATE are held until their tagged answer: one in flight at most.
+   */
+  private loginUser: string | null = null;
+  /** AUTHENTICATE PLAIN went without an initial response: the next SASL line names the user. */
+  private plainResponseNext = false;
+  /** A failed login seen in the server bytes being judged (reported in their verdict). */
+  private failedNow: { readonly user: string | null } | null = null;
   private caps: CapabilityFlags = NO_CAPABILITIES;
   /** A tagged response has been seen: a PREAUTH now would not be a greeting. */
   private taggedSeen = false;
@@ -257,6 +268,7 @@ export class ImapSession implements ProtocolSession {
       return this.refuse('policy', 'LOGIN while the server advertises LOGINDISABLED', tag, 'NO', '[PRIVACYREQUIRED] LOGIN is disabled', true, lost);
     }
     const c: Current = { tag, cmd, scan: newScan(), parser: this.parserFor(cmd), size: line.length, counted: line.length };
+    if (cmd.effect === 'login' || cmd.effect === 'authenticate') this.noteUser(cmd.effect, line, verbEnd, contentEnd);
     if (verbEnd < contentEnd) {
       if (verbEnd + 1 === contentEnd) return this.refuse('bad_syntax', `${cmd.name}: trailing space`, tag, 'BAD', 'Invalid arguments', secret, lost);
       const r = this.feedLine(c, line, verbEnd + 1, contentEnd);
@@ -433,8 +445,33 @@ export class ImapSession implements ProtocolSession {
     if (bad?.kind === 'refuse') return this.closeWith(bad.code, `${bad.reason} (SASL response)`, c.tag, 'Invalid SASL response', 'line');
     const cancel = contentEnd === 1 && line[0] === 0x2a;
     if (!cancel && !isBase64(line, 0, contentEnd)) return this.closeWith('bad_syntax', 'SASL response is not base64', c.tag, 'Invalid SASL response', 'line');
+    if (this.plainResponseNext) {
+      this.plainResponseNext = false;
+      this.loginUser = cancel ? null : plainAuthcid(line, 0, contentEnd);
+    }
     this.wait = { kind: 'auth', tag: c.tag, cmd: c.cmd };
     return { kind: 'forward', hold: true, secret: 'line' };
+  }
+
+  /**
+   * Remembers the name a LOGIN or AUTHENTICATE tries, from its first line:
+   * LOGIN's first argument when it is an atom or a quoted string (a literal
+   * gives null), the authcid of a PLAIN initial response (SASL-IR).
+   */
+  private noteUser(effect: 'login' | 'authenticate', line: Buffer, verbEnd: number, contentEnd: number): void {
+    this.loginUser = null;
+    this.plainResponseNext = false;
+    const args = verbEnd + 1;
+    if (args >= contentEnd) return;
+    if (effect === 'login') {
+      this.loginUser = firstAstring(line, args, contentEnd);
+      return;
+    }
+    const sp = line.indexOf(0x20, args);
+    const mechEnd = sp >= 0 && sp < contentEnd ? sp : contentEnd;
+    if (!isPlainMechanism(line, args, mechEnd)) return;
+    if (mechEnd < contentEnd) this.loginUser = plainAuthcid(line, mechEnd + 1, contentEnd);
+    else this.plainResponseNext = true;
   }
 
   /** IDLE is active (RFC 2177): DONE ends it; nothing else may be sent. */
@@ -486,6 +523,9 @@ export class ImapSession implements ProtocolSession {
     };
     const atBoundary = () => (this.queued.length > 0 ? this.queued.splice(0) : null);
     const out = this.scanner.feed(chunk, onResponse, atBoundary);
+    const loginFailed = this.failedNow;
+    this.failedNow = null;
+    const failed = loginFailed ? { loginFailed } : {};
     if (this.capHeld && (this.mode === 'command' || this.mode === 'rest')) {
       // Held at the in-flight bound: go on only once a slot is free and no other answer is awaited.
       // (A '+' that starts IDLE or a SASL exchange still releases: DONE and a SASL response are no new commands.)
@@ -497,9 +537,9 @@ export class ImapSession implements ProtocolSession {
       }
     }
     if (close) {
-      return { toClient: [...(out ?? [chunk]), crlf(`* BYE ${close}`)], close: true };
+      return { toClient: [...(out ?? [chunk]), crlf(`* BYE ${close}`)], close: true, ...failed };
     }
-    return { toClient: out, release, cancelRaw };
+    return { toClient: out, release, cancelRaw, ...failed };
   }
 
   /** close: the BYE text when the session must end. */
@@ -559,7 +599,12 @@ export class ImapSession implements ProtocolSession {
       case 'login':
       case 'authenticate':
         if (status === 'OK') this.st = 'authenticated';
-        else if (status === 'NO' && ++this.failures >= this.limits.maxLoginAttempts) return true;
+        else if (status === 'NO') {
+          // The server refused the credentials: a failed login for the log (the verdict's loginFailed).
+          this.failedNow = { user: this.loginUser };
+          this.loginUser = null;
+          if (++this.failures >= this.limits.maxLoginAttempts) return true;
+        }
         return false;
       case 'select':
         // A failed SELECT closes the open mailbox; Dovecot deselects on BAD too (QRESYNC not enabled).

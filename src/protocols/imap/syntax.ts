@@ -313,3 +313,25 @@ export function nonSyncAtEnd(line: Buffer, contentEnd: number): boolean {
   for (let i = open + 1; i < contentEnd - 2; i++) if (line[i]! < 0x30 || line[i]! > 0x39) return false;
   return open + 1 < contentEnd - 2;
 }
+
+/**
+ * The first argument of a LOGIN as the server reads it, when it is an atom or
+ * a quoted string (RFC 9051 astring; a literal gives null: its bytes come
+ * later). The grammar has checked the line already.
+ */
+export function firstAstring(line: Buffer, start: number, end: number): string | null {
+  if (line[start] === 0x7b) return null;
+  if (line[start] !== 0x22) {
+    let i = start;
+    while (i < end && line[i] !== 0x20) i++;
+    return line.toString('latin1', start, i);
+  }
+  const out: number[] = [];
+  for (let i = start + 1; i < end; i++) {
+    const b = line[i]!;
+    if (b === 0x22) return Buffer.from(out).toString('latin1');
+    if (b === 0x5c && i + 1 < end) i++;
+    out.push(line[i]!);
+  }
+  return null;
+}

@@ -1,6 +1,7 @@
 import { beginsWithAnyCI, verbOf } from '../../core/bytes.js';
 import type { LineEnding } from '../../core/framer.js';
 import type { ClientVerdict, ProtocolOptions, ProtocolSession, RefusalCode, Secrecy, ServerVerdict, WrapperReply } from '../../core/protocol.js';
+import { isPlainMechanism, plainAuthcid } from '../../core/sasl.js';
 import { checkLine } from '../generic.js';
 import { COMMANDS, MAX_VERB, isBase64, type Pop3State } from './commands.js';
 import { ReplyTracker, type Completed, type Expected } from './replies.js';
@@ -59,6 +60,16 @@ export class Pop3Session implements ProtocolSession {
   /** The server's answer to the last USER: PASS is legal only after one. 'faked': refused, answered +OK by us. */
   private user: 'none' | 'accepted' | 'faked' = 'none';
   private failures = 0;
+  /**
+   * The name the login in flight tried (USER's, APOP's, a PLAIN authcid), for
+   * the log of a failed login; never a password. Credential commands are held
+   * until their reply, so there is one login in flight at most.
+   */
+  private loginUser: string | null = null;
+  /** AUTH PLAIN went without an initial response: the next SASL line names the user. */
+  private plainResponseNext = false;
+  /** A failed login seen in the server bytes being judged (reported in their verdict). */
+  private failedNow: { readonly user: string | null } | null = null;
   /** The client is held: no more lines until release. */
   private holding = false;
   /** The line limit the framer has now (raised during AUTH). */
@@ -117,6 +128,10 @@ export class Pop3Session implements ProtocolSession {
       // A SASL response is base64, or "*" to cancel (RFC 5034 section 4).
       const cancel = contentEnd === 1 && line[0] === 0x2a;
       if (!cancel && contentEnd > 0 && !isBase64(line, 0, contentEnd)) return this.cancelSasl('bad_argument', 'SASL response is not base64');
+      if (this.plainResponseNext) {
+        this.plainResponseNext = false;
+        this.loginUser = cancel ? null : plainAuthcid(line, 0, contentEnd);
+      }
       return this.forward({ kind: 'sasl', multi: false, held: true, rewriteErr: AUTH_FAILED }, 'line');
     }
     const verb = verbOf(line, 0, contentEnd, MAX_VERB);
@@ -145,7 +160,40 @@ export class Pop3Session implements ProtocolSession {
       ...(spec.kind === 'user' ? { rewriteErr: USER_OK } : spec.secret ? { rewriteErr: AUTH_FAILED } : {}),
     };
     if (spec.kind === 'quit') this.phase = 'update';
+    this.noteUser(spec.kind, line, verb.length, contentEnd);
     return this.forward(expected, spec.secret);
+  }
+
+  /**
+   * Remembers the name a credential command tries (its arguments passed the
+   * table's checks): USER's argument, APOP's first, the authcid of an AUTH
+   * PLAIN initial response. PASS keeps USER's.
+   */
+  private noteUser(kind: Expected['kind'], line: Buffer, verbEnd: number, contentEnd: number): void {
+    const args = verbEnd + 1;
+    switch (kind) {
+      case 'user':
+        this.loginUser = line.toString('latin1', args, contentEnd);
+        return;
+      case 'apop': {
+        const sp = line.indexOf(0x20, args);
+        this.loginUser = line.toString('latin1', args, sp >= 0 && sp < contentEnd ? sp : contentEnd);
+        return;
+      }
+      case 'auth': {
+        this.loginUser = null;
+        this.plainResponseNext = false;
+        if (args >= contentEnd) return;
+        const sp = line.indexOf(0x20, args);
+        const mechEnd = sp >= 0 && sp < contentEnd ? sp : contentEnd;
+        if (!isPlainMechanism(line, args, mechEnd)) return;
+        if (mechEnd < contentEnd) this.loginUser = plainAuthcid(line, mechEnd + 1, contentEnd);
+        else this.plainResponseNext = true;
+        return;
+      }
+      default:
+        return;
+    }
   }
 
   /**
@@ -177,6 +225,8 @@ export class Pop3Session implements ProtocolSession {
     const { out, done } = this.tracker.feed(chunk);
     let close = false;
     for (const c of done) close = this.completed(c) || close;
+    const loginFailed = this.failedNow;
+    this.failedNow = null;
     let maxLineLength: number | undefined;
     const want = this.phase === 'sasl' ? this.limits.maxAuthLineLength : this.options.maxLineLength;
     if (want !== this.framerMax) {
@@ -188,7 +238,13 @@ export class Pop3Session implements ProtocolSession {
       this.holding = false;
       release = true;
     }
-    return { toClient: out, ...(release ? { release } : {}), ...(close ? { close } : {}), ...(maxLineLength !== undefined ? { maxLineLength } : {}) };
+    return {
+      toClient: out,
+      ...(release ? { release } : {}),
+      ...(close ? { close } : {}),
+      ...(maxLineLength !== undefined ? { maxLineLength } : {}),
+      ...(loginFailed ? { loginFailed } : {}),
+    };
   }
 
   reply(kind: WrapperReply): Buffer {
@@ -223,6 +279,10 @@ export class Pop3Session implements ProtocolSession {
         }
         if (this.phase === 'sasl') this.phase = 'authorization';
         this.user = 'none';
+        // The server refused the credentials: a failed login for the log (the verdict's loginFailed).
+        this.failedNow = { user: this.loginUser };
+        this.loginUser = null;
+        this.plainResponseNext = false;
         return this.loginFailed();
       case 'greeting':
       case 'plain':

@@ -54,7 +54,12 @@ interface Effects {
   release: boolean;
   maxLineLength: number | undefined;
   stream: ByteSource | undefined;
+  loginFailed: { readonly user: string | null } | undefined;
+  close: boolean;
 }
+
+/** The last failed AUTH at maxLoginAttempts: the session ends, as POP3's and IMAP's do. */
+const TOO_MANY_LOGINS = b('421 4.7.0 Too many failed login attempts, closing transmission channel\r\n');
 
 /** Most recipients named in one log line; the count is always given. */
 const MAX_LOGGED_RCPT = 20;
@@ -86,6 +91,14 @@ export abstract class Conversation {
   protected rcptCount = 0;
   protected scan: BodyScan | null = null;
   protected held: HeldBytes | null = null;
+  /** AUTH exchanges the server refused (535): maxLoginAttempts counts these. */
+  private loginFailures = 0;
+  /**
+   * The name the AUTH in flight tried (the authcid of a PLAIN response), for
+   * the log of a failed login; never a password. AUTH lines are held until
+   * their reply: one exchange in flight at most.
+   */
+  protected loginUser: string | null = null;
   /** The server said it is closing (an unsolicited 421): once it is gone, nothing the client sends can be answered. */
   private serverClosing = false;
 
@@ -172,10 +185,16 @@ export abstract class Conversation {
     const out: Buffer[] = [];
     const toServer: Buffer[] = [];
     const notes: string[] = [];
-    const fx: Effects = { release: false, maxLineLength: undefined, stream: undefined };
+    const fx: Effects = { release: false, maxLineLength: undefined, stream: undefined, loginFailed: undefined, close: false };
     for (const r of this.reader.feed(chunk)) {
       if (r.code === null) out.push(...r.lines);
       else this.onReply(r, out, toServer, notes, fx);
+      if (fx.close) {
+        // The failed AUTH's 535, then our 421: nothing after it reaches the client.
+        out.push(TOO_MANY_LOGINS);
+        this.st = 'quit';
+        return { toClient: out, close: true, ...(fx.loginFailed ? { loginFailed: fx.loginFailed } : {}), ...(notes.length > 0 ? { notes } : {}) };
+      }
       this.drain(out, fx);
     }
     return {
@@ -185,6 +204,7 @@ export abstract class Conversation {
       ...(fx.stream ? { stream: fx.stream } : {}),
       ...(fx.maxLineLength !== undefined ? { maxLineLength: fx.maxLineLength } : {}),
       ...(notes.length > 0 ? { notes } : {}),
+      ...(fx.loginFailed ? { loginFailed: fx.loginFailed } : {}),
     };
   }
 
@@ -266,6 +286,12 @@ export abstract class Conversation {
           if (code === 235) this.authenticated = true;
           if (this.st === 'auth') this.st = 'ready';
           fx.maxLineLength = cmd;
+          if (code === 535) {
+            // The server refused the credentials (RFC 4954): a failed login for the log.
+            fx.loginFailed = { user: this.loginUser };
+            this.loginUser = null;
+            if (++this.loginFailures >= this.policy.maxLoginAttempts) fx.close = true;
+          }
         }
         break;
       case 'wRset':

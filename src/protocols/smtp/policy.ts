@@ -37,6 +37,10 @@ export const SMTP_OPTIONS: OptionTable = {
     doc: 'bytes all spooled bodies of the process may take on disk, 0 = no spool; past it 452 4.3.1',
   },
   textLineLength: { kind: 'integer', min: 78, max: 1048576, default: 998, doc: 'bytes per DATA text line, CRLF excluded (RFC 5321: 1000 with CRLF)' },
+  maxLoginAttempts: {
+    kind: 'integer', min: 1, max: 1000, default: 3,
+    doc: 'failed AUTH (the server\'s 535) before the session is closed with 421 (brute force)',
+  },
   authLineLength: { kind: 'integer', min: 510, max: 1048576, default: 12288, doc: 'bytes per AUTH response line (RFC 4954: 12288)' },
   // curl's mime API sends an attached file's lines as they are; Postfix 3.9 normalises by default.
   bareLineFeed: {
@@ -81,6 +85,8 @@ export interface SmtpPolicy {
   readonly commandLineLength: number;
   readonly textLineLength: number;
   readonly authLineLength: number;
+  /** Failed AUTH (535) before the session closes. */
+  readonly maxLoginAttempts: number;
   readonly bareLineFeed: BareLineFeed;
   readonly allowUnqualified: boolean;
 }
@@ -187,6 +193,7 @@ export function smtpPolicy(o: ProtocolOptions): SmtpPolicy {
     commandLineLength: o.maxLineLength,
     textLineLength: int('textLineLength'),
     authLineLength: Math.max(int('authLineLength'), o.maxLineLength),
+    maxLoginAttempts: int('maxLoginAttempts'),
     bareLineFeed: x['bareLineFeed'] === 'refuse' ? 'refuse' : 'normalize',
     allowUnqualified: (x['allowUnqualifiedAddress'] as boolean | undefined) ?? false,
   };

@@ -1,6 +1,7 @@
 import { beginsWithAnyCI, verbOf } from '../../core/bytes.js';
 import type { LineEnding } from '../../core/framer.js';
 import type { ClientVerdict, ProtocolSession, RefusalCode, Secrecy } from '../../core/protocol.js';
+import { isPlainMechanism, plainAuthcid } from '../../core/sasl.js';
 import { checkLine } from '../generic.js';
 import { checkDomainArg, checkQueryArg, checkText, COMMANDS, isBase64, parseAuth, parseBdat, parseEnvelope, type Verb } from './commands.js';
 import { CANCEL, Conversation, CRLF_DOT_CRLF, DATA, MAX_PENDING, newTx, RSET } from './conversation.js';
@@ -197,6 +198,7 @@ export class SmtpSession extends Conversation implements ProtocolSession {
         if (this.authenticated) return this.refuse('bad_state', 'already authenticated', '503 5.5.1 Error: already authenticated\r\n', true);
         const p = parseAuth(line, a, end, this.caps.auth);
         if (isError(p)) return { ...this.refuse('bad_argument', `AUTH: ${p.error}`, '504 5.5.4 Unrecognized authentication type\r\n'), secret: true };
+        this.noteUser(line, a, end);
         return { ...this.send({ kind: 'auth', release: true }, true), secret: true };
       }
       case 'STARTTLS':
@@ -349,8 +351,26 @@ export class SmtpSession extends Conversation implements ProtocolSession {
     const bad = checkLine(this.options, line, end, ending);
     if (bad && bad.kind === 'refuse') return this.cancelAuth(bad.code, bad.reason);
     if (!(end === 1 && line[0] === 0x2a) && !isBase64(line, 0, end)) return this.cancelAuth('bad_argument', 'AUTH response is not base64');
+    if (this.plainResponseNext) {
+      this.plainResponseNext = false;
+      this.loginUser = end === 1 && line[0] === 0x2a ? null : plainAuthcid(line, 0, end);
+    }
     // The whole line is a credential (a SASL response): the log shows none of it.
     return { ...this.send({ kind: 'auth', release: true }, true), secret: 'line' };
+  }
+
+  /** AUTH PLAIN went without an initial response: the next response line names the user. */
+  private plainResponseNext = false;
+
+  /** Remembers the authcid of an AUTH PLAIN (initial response, or the response line that follows). */
+  private noteUser(line: Buffer, argStart: number, end: number): void {
+    this.loginUser = null;
+    this.plainResponseNext = false;
+    const sp = line.indexOf(0x20, argStart);
+    const mechEnd = sp >= 0 && sp < end ? sp : end;
+    if (!isPlainMechanism(line, argStart, mechEnd)) return;
+    if (mechEnd < end) this.loginUser = plainAuthcid(line, mechEnd + 1, end);
+    else this.plainResponseNext = true;
   }
 
   /** A bad AUTH response is not forwarded; "*" cancels the exchange and the server's answer to it is ours. */
