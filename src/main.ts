@@ -27,7 +27,7 @@ async function main(argv: readonly string[]): Promise<never> {
     const msg = pe ? pe.message : `internal error: ${(err as Error)?.stack ?? String(err)}`;
     const code = pe ? pe.exitCode : ExitCode.software;
     const log = logger ?? new Logger([openSyslog('daemon')], 0);
-    log.log('err', msg.replace(/\n/g, ' | '));
+    log.event('err', 'error', { message: msg.replace(/\n/g, ' | ') });
     if (stderrFree) writeLine(2, `protowrap: ${msg}`);
     return flushThenExit(log, code);
   };
@@ -60,8 +60,8 @@ async function main(argv: readonly string[]): Promise<never> {
     return fail(err);
   }
   const sinks: LogSink[] = [openSyslog(cfg.syslogFacility)];
-  if (cfg.logStderr && stderrFree) sinks.push(new StderrSink());
-  logger = new Logger(sinks, cfg.logLevel);
+  if (cfg.logStderr && stderrFree) sinks.push(new StderrSink(cfg.logFormat === 'json'));
+  logger = new Logger(sinks, cfg.logLevel, cfg.logFormat);
   const log = logger;
 
   if (cfg.listen) {
@@ -74,12 +74,12 @@ async function main(argv: readonly string[]): Promise<never> {
     } catch (err) {
       return fail(new ProtowrapError('PW_ERR_SERVER_UNAVAILABLE', `cannot listen on ${cfg.listen.host ?? '*'}:${cfg.listen.port}: ${(err as Error).message}`));
     }
-    log.log('notice', `listening on ${where.address}:${where.port} protocol=${cfg.protocol.name} server=${describeDest(cfg.dest)}`);
+    log.event('notice', 'listening', { message: `listening on ${where.address}:${where.port}`, protocol: cfg.protocol.name, server: describeDest(cfg.dest) });
     await new Promise<void>((resolve) => {
       process.once('SIGTERM', resolve);
       process.once('SIGINT', resolve);
     });
-    log.log('notice', 'shutting down');
+    log.event('notice', 'shutdown', {});
     await listener.close();
     return flushThenExit(log, ExitCode.ok);
   }
@@ -145,6 +145,7 @@ function describeConfig(cfg: Config): string {
     `sessionTimeout  ${cfg.sessionTimeoutMs / 1000}`,
     `maxViolations   ${cfg.maxViolations}`,
     `logLevel        ${cfg.logLevel}`,
+    `logFormat       ${cfg.logFormat}`,
     `syslogFacility  ${cfg.syslogFacility}`,
     `tls             ${cfg.tls ? `${cfg.tls.mode} cert=${cfg.tls.cert} key=${cfg.tls.key}` : 'none'}`,
     `serverTls       ${cfg.serverTls ? `${cfg.serverTls.mode} verify=${cfg.serverTls.verify}${cfg.serverTls.ca ? ` ca=${cfg.serverTls.ca}` : ''}${cfg.serverTls.name ? ` name=${cfg.serverTls.name}` : ''}` : 'none'}`,

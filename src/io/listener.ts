@@ -45,7 +45,7 @@ export class Listener {
   private accept(sock: Socket): void {
     const address = normaliseAddress(sock.remoteAddress);
     if (this.sessions.size >= this.cfg.maxConnections) {
-      this.log.log('warning', `refused connection client=${address}: ${this.sessions.size} sessions open (maxConnections)`);
+      this.log.event('warning', 'refused_connection', { client: address, message: `${this.sessions.size} sessions open (maxConnections)` });
       sock.destroy();
       return;
     }

@@ -1,3 +1,5 @@
+import { renderJson, renderText, type LogEventName, type LogFields } from './event.js';
+
 /** Syslog severities the wrapper uses. */
 export type Severity = 'err' | 'warning' | 'notice' | 'info' | 'debug';
 
@@ -15,19 +17,35 @@ export interface LogSink {
  */
 export type LogLevel = 0 | 1 | 2 | 3;
 
-/** Log lines, gated by level. Costly strings are built only when the level wants them. */
+/** The form of a log line (logFormat): text (key=value) or one JSON object per line. */
+export type LogFormat = 'text' | 'json';
+
+/**
+ * Log lines, gated by level. Every line is an event (a name and fields),
+ * rendered once, in the configured form, for all sinks: the text and JSON
+ * forms carry the same information by construction. Costly fields (a client
+ * line for level 3) are built only when the level wants them: callers ask
+ * wants() first.
+ */
 export class Logger {
   constructor(
     private readonly sinks: readonly LogSink[],
     readonly level: LogLevel,
+    readonly format: LogFormat = 'text',
   ) {}
 
   wants(level: LogLevel): boolean {
     return level <= this.level;
   }
 
+  event(severity: Severity, event: LogEventName, fields: LogFields): void {
+    const line = this.format === 'json' ? renderJson(event, severity, fields, new Date()) : renderText(event, fields);
+    for (const s of this.sinks) s.write(severity, line);
+  }
+
+  /** A line in words only (event "message"): the text form is the message itself. */
   log(severity: Severity, message: string): void {
-    for (const s of this.sinks) s.write(severity, message);
+    this.event(severity, 'message', { message });
   }
 
   async flush(): Promise<void> {

@@ -86,7 +86,7 @@ describe('session shell: relay, half-close, limits', () => {
     await waitFor(() => rec.received().some((b) => b.toString().startsWith('ok1')), 'recorder data');
     const got = rec.received().find((b) => b.toString().startsWith('ok1'))!.toString();
     expect(got).toBe('ok1\r\nok2\r\n');
-    expect(r.stderr).toMatch(/closing client=stdin protocol=generic: 2 refused lines/);
+    expect(r.stderr).toMatch(/closing client=stdin protocol=generic session=[0-9a-f]{12}: 2 refused lines/);
     expect(r.stderr).toMatch(/end=too_many_violations/);
   });
 
@@ -96,7 +96,7 @@ describe('session shell: relay, half-close, limits', () => {
     child.stderr.on('data', (b) => (err += b));
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     expect(code).toBe(0);
-    expect(err).toMatch(/closing client=stdin protocol=generic: idle for 1 s/);
+    expect(err).toMatch(/closing client=stdin protocol=generic session=[0-9a-f]{12}: idle for 1 s/);
     expect(err).toMatch(/end=idle_timeout/);
     child.stdin.destroy();
   });
@@ -116,7 +116,7 @@ describe('session shell: relay, half-close, limits', () => {
   it('a spawned server\'s stderr goes to the log, never to the client', async () => {
     const r = await runPiped(['--exec', `sh -c 'echo secret-diag >&2; echo banner'`], '');
     expect(r.stdout.toString()).toBe('banner\n');
-    expect(r.stderr).toMatch(/server stderr client=stdin protocol=generic: secret-diag/);
+    expect(r.stderr).toMatch(/server stderr client=stdin protocol=generic session=[0-9a-f]{12}: secret-diag/);
   });
 
   it('IPv6: listens on ::1 and dials a server on ::1; a unix socket server works too', async () => {

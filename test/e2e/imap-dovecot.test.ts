@@ -124,7 +124,7 @@ describe('imap through the built wrapper in front of a real dovecot', () => {
     const logs = w.logs();
     expect(logs).toMatch(/K1 <hidden>\n/);
     expect(logs).toMatch(/K2 <hidden>\n/);
-    expect(logs).toMatch(/state=not_authenticated\/auth: <hidden>\n/);
+    expect(logs).toMatch(/state=not_authenticated\/auth session=[0-9a-f]{12}: <hidden>\n/);
     for (const s of ['secret', 'hunter2', 'AGJvYgBodW50ZXIy', 'AGFsaWNlAHNlY3JldA', 'alice']) expect(logs).not.toContain(s);
   });
 

@@ -85,7 +85,7 @@ describe('smtp through the wrapper to a real Postfix', () => {
     writeFileSync(file, msg('curl').replace(/^\.\./gm, '.'));
     await run('curl', ['-sS', `smtp://127.0.0.1:${held.port}/client.example`, '--mail-from', 'alice@client.example', '--mail-rcpt', 'bob@mydomain.org', '-T', file]);
     endsWith(await newest(++n), msg('curl'));
-    expect(held.logs()).toMatch(/note client=127\.0\.0\.1 protocol=smtp: accepted from=<alice@client\.example> nrcpt=1 rcpt=<bob@mydomain\.org> size=\d+/);
+    expect(held.logs()).toMatch(/note client=127\.0\.0\.1 protocol=smtp session=[0-9a-f]{12}: accepted from=<alice@client\.example> nrcpt=1 rcpt=<bob@mydomain\.org> size=\d+/);
   });
 
   it('smtpd without PIPELINING: a client that pipelines anyway is fed to Postfix one command at a time', async () => {
@@ -216,7 +216,7 @@ describe('smtp through the wrapper to a real Postfix', () => {
     await run('curl', ['-sS', `smtp://127.0.0.1:${inetdPort}/client.example`, '--mail-from', 'alice@client.example', '--mail-rcpt', 'bob@mydomain.org', '-T', file]);
     endsWith(await newest(++n), msg('listing3-curl'));
     expect(inetdLog).toMatch(/server=exec:\/usr\/sbin\/sendmail/);
-    expect(inetdLog).toMatch(/note client=127\.0\.0\.1 protocol=smtp: accepted from=<alice@client\.example> nrcpt=1 rcpt=<bob@mydomain\.org>/);
+    expect(inetdLog).toMatch(/note client=127\.0\.0\.1 protocol=smtp session=[0-9a-f]{12}: accepted from=<alice@client\.example> nrcpt=1 rcpt=<bob@mydomain\.org>/);
   });
 
   it('Listing 3 unchanged: blocked sender, relay attempt and virus are refused; sendmail delivers nothing of them', async () => {
