@@ -90,6 +90,33 @@ describe('session shell: relay, half-close, limits', () => {
     expect(r.stderr).toMatch(/end=too_many_violations/);
   });
 
+  it('--log-format json: every stderr line is one JSON object with the stable fields, the same session id on each; text and JSON say the same', async () => {
+    const args = ['--exec', 'cat', '--log-level', '1', '--max-violations', '2'];
+    const input = 'ok1\r\nbad\0one\r\nok2\r\nbad\0two\r\n';
+    const json = await runPiped([...args, '--log-format', 'json'], input);
+    const text = await runPiped(args, input);
+    expect(json.stdout.toString()).toBe('ok1\r\nok2\r\n');
+    expect(text.stdout.toString()).toBe('ok1\r\nok2\r\n');
+    const lines = json.stderr.split('\n').filter((l) => l !== '');
+    const events = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const e of events) {
+      expect(Object.keys(e).slice(0, 4)).toEqual(['time', 'severity', 'event', 'session']);
+      expect(new Date(e['time'] as string).toISOString()).toBe(e['time']);
+      expect(e).toMatchObject({ session: events[0]!['session'], client: 'stdin', protocol: 'generic' });
+    }
+    expect(events[0]!['session']).toMatch(/^[0-9a-f]{12}$/);
+    expect(events.map((e) => e['event'])).toEqual(['session_open', 'refused', 'refused', 'closing', 'server_exited', 'session_close']);
+    expect(events.filter((e) => e['event'] === 'refused').map((e) => e['line'])).toEqual(['bad\\x00one', 'bad\\x00two']);
+    expect(events.find((e) => e['event'] === 'session_close')).toMatchObject({ end: 'too_many_violations', refused: 2 });
+    // The text form has a line for each event, with the same session id on every one.
+    const textLines = text.stderr.split('\n').filter((l) => l !== '');
+    expect(textLines.length).toBe(lines.length);
+    const ids = new Set(textLines.map((l) => / session=([0-9a-f]{12})(?::|$)/.exec(l)?.[1]));
+    expect(ids.size).toBe(1);
+    expect([...ids][0]).toMatch(/^[0-9a-f]{12}$/);
+    expect(textLines.filter((l) => l.includes(' refused client=stdin ')).map((l) => / line="([^"]*)"/.exec(l)?.[1])).toEqual(['bad\\x00one', 'bad\\x00two']);
+  });
+
   it('idle timeout closes both sides', async () => {
     const child = spawn(process.execPath, [WRAPPER, '--log-stderr', '--exec', 'sleep 30', '--idle-timeout', '1'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let err = '';
