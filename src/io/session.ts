@@ -304,14 +304,19 @@ export class Session implements FramerSink {
         // What was accepted before this line goes out before anything the refusal does.
         this.toServerRun.flush();
         this.refused++;
-        this.log.event('warning', 'refused', {
-          ...this.tag,
-          state: this.proto.state,
-          code: v.code,
-          reason: v.reason,
-          ...(line ? { line: shownLine(line, contentEnd, stronger(secret, v.secret)) } : {}),
-          ...(v.note ? { detail: v.note } : {}),
-        });
+        // Credentials answered by the protocol itself (a PASS after a USER the server refused) are a
+        // failed login, logged as one (fail2ban counts it once), not as a violation.
+        if (v.loginFailed) this.loginFailed(v.loginFailed.user, v.reason);
+        else {
+          this.log.event('warning', 'refused', {
+            ...this.tag,
+            state: this.proto.state,
+            code: v.code,
+            reason: v.reason,
+            ...(line ? { line: shownLine(line, contentEnd, stronger(secret, v.secret)) } : {}),
+            ...(v.note ? { detail: v.note } : {}),
+          });
+        }
         // A closing refusal's reply goes last, after what the server still answers (closeBoth).
         if (v.reply && !v.close) this.toClient(v.reply);
         if (v.toServer && !v.close) for (const b of v.toServer) this.toServerRun.add(b);
@@ -456,11 +461,7 @@ export class Session implements FramerSink {
     for (const b of out) if (!this.client.writeEnded) ok = this.client.write(b) && ok;
     if (many) this.client.output.uncork();
     if (!ok) server.channel.pause();
-    if (v.loginFailed) {
-      // The server refused credentials: a line of its own (fail2ban counts these), at every level.
-      const user = v.loginFailed.user;
-      this.log.event('warning', 'login_failed', { ...this.tag, state: this.proto.state, user: user === null ? null : escapeForLog(Buffer.from(user, 'latin1'), 0, undefined, MAX_LOGGED_USER) });
-    }
+    if (v.loginFailed) this.loginFailed(v.loginFailed.user);
     if (v.notes && this.log.wants(1)) for (const n of v.notes) this.note(n);
     if (v.toServer && !this.closing) {
       for (const b of v.toServer) this.toServerRun.add(b);
@@ -685,6 +686,12 @@ export class Session implements FramerSink {
   private spoolFailed(err: unknown): void {
     this.log.event('err', 'session_state', { ...this.tag, message: `held body could not be read back from the spool: ${(err as Error).message}` });
     this.closeBoth('spool_error', 'spool read failed', this.proto.reply('unavailable'), false);
+  }
+
+  /** The server refused credentials: a line of its own (fail2ban counts these), at every level. reason: when the wrapper answered. */
+  private loginFailed(user: string | null, reason?: string): void {
+    const shown = user === null ? null : escapeForLog(Buffer.from(user, 'latin1'), 0, undefined, MAX_LOGGED_USER);
+    this.log.event('warning', 'login_failed', { ...this.tag, state: this.proto.state, ...(reason ? { reason } : {}), user: shown });
   }
 
   /**
