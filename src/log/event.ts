@@ -105,6 +105,36 @@ const TEXT_HEADS: Readonly<Record<LogEventName, string | null>> = {
   message: null,
 };
 
+/** What each event reports, for the man page's LOGGING section (build/manpage.mjs) and README's table. */
+export const EVENT_DOCS: Readonly<Record<LogEventName, string>> = {
+  refused: 'a refused client line: state, code, reason, the line (escaped, credentials hidden); SMTP adds its envelope',
+  session_open: 'the server is reached (level 1)',
+  session_close: 'the session is over: end, bytes_in, bytes_out, refused, duration_ms (level 1)',
+  login_failed: 'the server refused credentials: the user name tried (never the secret), or none',
+  message_accepted: 'SMTP: an accepted message, its envelope and size (level 1)',
+  note: 'a protocol\'s note (level 1)',
+  closing: 'the wrapper closes the session, and why',
+  server_unavailable: 'the server cannot be reached',
+  server_stderr: 'a line a spawned server wrote to its stderr',
+  server_exited: 'a spawned server exited (level 1)',
+  line: 'a forwarded client line, credentials hidden (level 3)',
+  kept: 'a client line the protocol keeps to send later, e.g. a held SMTP body line (level 3)',
+  session_state: 'half-closes, connection errors, dropped bytes (level 2, some at 0)',
+  client_tls: 'TLS toward the client is established',
+  tls_failed: 'a client\'s TLS handshake failed',
+  refused_connection: 'a connection refused before any session: a bad PROXY header, or maxConnections',
+  proxy: 'a PROXY header read (level 1) or missing (level 2)',
+  listening: 'the daemon listens',
+  shutdown: 'the daemon shuts down',
+  error: 'a fatal error (configuration, internal)',
+  message: 'any other line in words',
+};
+
+/** Every event with the words its text form starts with (null: its message), in the union's order. */
+export function logEvents(): { name: LogEventName; head: string | null; doc: string }[] {
+  return (Object.keys(TEXT_HEADS) as LogEventName[]).map((name) => ({ name, head: TEXT_HEADS[name], doc: EVENT_DOCS[name] }));
+}
+
 /**
  * The text form: `<head> client=… protocol=… [service=…] key=value … session=…[: message]`.
  * The first fields keep the shape fail2ban's filter anchors on (`refused

@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { CliInfo, parseCli, protocolKeys } from '../../src/cli.js';
 import { CORE_OPTIONS } from '../../src/config.js';
 import { flagName } from '../../src/core/options.js';
+import { logEvents } from '../../src/log/event.js';
 import { protocolNames } from '../../src/protocols/index.js';
 
 /**
@@ -61,7 +62,7 @@ describe.runIf(has('man') || has('groff'))('the man page dist/protowrap.8', () =
   });
 
   it('has the sections', () => {
-    for (const s of ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'PROTOCOL OPTIONS', 'EXIT STATUS', 'SIGNALS', 'FILES', 'EXAMPLES', 'SEE ALSO']) {
+    for (const s of ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'PROTOCOL OPTIONS', 'EXIT STATUS', 'SIGNALS', 'LOGGING', 'FILES', 'EXAMPLES', 'SEE ALSO']) {
       expect(page.text).toMatch(new RegExp(`^${s}$`, 'm'));
     }
     for (const p of protocolNames()) expect(page.text).toMatch(new RegExp(`^ {3}${p}$`, 'm'));
@@ -82,6 +83,12 @@ describe.runIf(has('man') || has('groff'))('the man page dist/protowrap.8', () =
     const entry = new RegExp(`^ {7}(?:-\\w, )?${flag}\\b[^]*?config\\s+key\\s+${key}\\b;${owners ? `[^]*?protocols?:\\s+${owners.replace(/ /g, '\\s+')}` : ''}`, 'm');
     expect(page.text).toMatch(entry);
     expect(source).toContain(`\\fB${flag.replace(/-/g, '\\-')}\\fR`);
+  });
+
+  it.each(logEvents().map((e) => [e.name, e.head] as const))('log event %s: its entry in LOGGING, with its text form', (name, head) => {
+    const logging = /^LOGGING$([^]*?)^FILES$/m.exec(page.text)![1]!;
+    expect(logging).toMatch(new RegExp(`^ {7}${name}\\b`, 'm'));
+    if (head !== null) expect(logging).toContain(`(${head})`);
   });
 
   it('is escaped for roff: no line starts with a stray request', () => {
@@ -119,6 +126,10 @@ describe('README.md documents every key and every flag', () => {
 
   it.each(allKeys)('%s: named in README.md', (key) => {
     expect(readme).toContain(`\`${key}\``);
+  });
+
+  it.each(logEvents().map((e) => e.name))('log event %s: named in README.md', (name) => {
+    expect(readme).toContain(`\`${name}\``);
   });
 
   it.each(flags)('%s: named in README.md', (flag) => {
