@@ -37,7 +37,7 @@ function put(tree, path, data, mode = 0o644) {
   chmodSync(file, mode);
 }
 
-/** A repository file as the installed tree wants it: the command at /usr/bin, run as the protowrap user. */
+/** A repository file as the installed tree wants it: the command at /usr/bin/protowrap, not /usr/local/bin. */
 function installed(text) {
   return text.replaceAll('/usr/local/bin/protowrap', BIN);
 }
