@@ -26,6 +26,7 @@ import { CORE_OPTIONS } from './src/config.ts';
 import { parseCli, protocolKeys } from './src/cli.ts';
 import { flagName, shownDefault } from './src/core/options.ts';
 import { findProtocol, protocolNames } from './src/protocols/index.ts';
+import { logEvents } from './src/log/event.ts';
 
 function cliOptions(argv) {
   let caught = [];
@@ -53,6 +54,7 @@ export function tables() {
       return { name: n, summary: p.summary, defaultMaxLineLength: p.defaultMaxLineLength, defaultFacility: p.defaultFacility ?? null, defaultIdleTimeout: p.defaultIdleTimeout ?? null, options: p.options ?? {} };
     }),
     cli: cliOptions([]),
+    events: logEvents(),
     flagName,
     shownDefault,
   };
@@ -304,6 +306,17 @@ function page(t, readme, version) {
     ),
   );
 
+  sh('LOGGING');
+  add(
+    '.PP',
+    lines(
+      esc(
+        'Every line is one event. The text form (logFormat text, the default) starts with the event\'s words, then key=value fields: client=, protocol=, service= when set, the event\'s own fields, and session=, an id unique per session, as the last field; words follow after ": ". With --log-format json each line is one JSON object, to syslog and to --log-stderr alike, with the same information and stable field names: time, severity, event, session, client, protocol, service, state, code, reason, line, user, server, end, bytes_in, bytes_out, refused, duration_ms, detail, message. Client text is escaped and cut to 200 bytes; credentials are never logged. The events (JSON "event"; text form in parentheses):',
+      ),
+    ),
+  );
+  for (const e of t.events) add('.TP', bold(e.name), lines(esc(`${e.head === null ? '' : `(${e.head}) `}${e.doc}.`)));
+
   sh('FILES');
   const files = [
     ['/etc/protowrap/*.toml', 'configuration files, read with --config (the seed option names; examples/listing3.toml is the seed\'s Listing 3).'],
@@ -313,6 +326,7 @@ function page(t, readme, version) {
     ['/etc/systemd/system/protowrap-standalone.socket, protowrap-standalone.service', 'systemd socket activation with Accept=no: one process serves every connection on the passed sockets (LISTEN_FDS); a multi-service file matches them by FileDescriptorName= (listen = "systemd:NAME").'],
     ['/etc/protowrap/services.toml', 'a multi-service file: [[service]] tables (examples/services.toml in the source).'],
     ['/dev/log', 'syslog(3): refusals, errors and sessions are logged there, never to the client.'],
+    ['/etc/fail2ban/filter.d/protowrap.conf', 'the fail2ban filter for these log lines (fail2ban/ in the source; a jail example beside it).'],
     ['$TMPDIR/protowrap-spool-<uid>', 'the default spoolDir (smtp): unlinked spool files of held message bodies.'],
   ];
   for (const [f, what] of files) add('.TP', ital(f), lines(esc(what)));

@@ -53,6 +53,8 @@ export interface Config {
   readonly logLevel: 0 | 1 | 2 | 3;
   readonly syslogFacility: Facility;
   readonly logStderr: boolean;
+  /** Log lines as text or as one JSON object each (syslog and --log-stderr alike). */
+  readonly logFormat: 'text' | 'json';
   /** TLS toward the client; null: none. */
   readonly tls: ClientTls | null;
   /** TLS toward the server; null: none. */
@@ -127,6 +129,7 @@ export const CORE_OPTIONS: OptionTable = {
   logLevel: { kind: 'integer', min: 0, max: 3, default: 1, doc: '0 refusals/errors, 1 +sessions, 2 +states, 3 +lines' },
   syslogFacility: { kind: 'string', default: null, oneOf: FACILITIES, doc: 'syslog facility (default: the protocol\'s, else daemon)' },
   logStderr: { kind: 'boolean', default: false, doc: 'also log to stderr (by-hand use only)' },
+  logFormat: { kind: 'string', default: 'text', oneOf: ['text', 'json'], doc: 'log lines as text (key=value) or one JSON object per line, to syslog and stderr' },
   // TLS toward the client: the wrapper is the TLS end point, so it keeps reading every line.
   tls: { kind: 'string', default: 'none', oneOf: ['none', 'implicit', 'starttls', 'require'], doc: 'TLS toward the client: none, implicit (from the first byte), starttls (offered by us), require (starttls, no credentials before TLS)' },
   tlsCert: { kind: 'string', default: null, doc: 'PEM certificate (chain in the same file) for TLS toward the client' },
@@ -314,6 +317,7 @@ export function buildLayered(layers: readonly ConfigLayer[], configFile: string 
     logLevel: v['logLevel'] as 0 | 1 | 2 | 3,
     syslogFacility,
     logStderr: v['logStderr'] as boolean,
+    logFormat: v['logFormat'] === 'json' ? 'json' : 'text',
     tls: resolveTls(v),
     serverTls: resolveServerTls(v, dest, protocol),
     proxy: {

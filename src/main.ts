@@ -50,7 +50,7 @@ async function main(argv: readonly string[]): Promise<never> {
     const msg = pe ? pe.message : `internal error: ${(err as Error)?.stack ?? String(err)}`;
     const code = pe ? pe.exitCode : ExitCode.software;
     const log = logger ?? new Logger([openSyslog('daemon')], 0);
-    log.log('err', msg.replace(/\n/g, ' | '));
+    log.event('err', 'error', { message: msg.replace(/\n/g, ' | ') });
     if (stderrFree) writeLine(2, `protowrap: ${msg}`);
     return flushThenExit(log, code);
   };
@@ -78,8 +78,8 @@ async function main(argv: readonly string[]): Promise<never> {
   }
   const first = services[0]!;
   const sinks: LogSink[] = [openSyslog(facility)];
-  if (first.logStderr && stderrFree) sinks.push(new StderrSink());
-  logger = new Logger(sinks, first.logLevel);
+  if (first.logStderr && stderrFree) sinks.push(new StderrSink(first.logFormat === 'json'));
+  logger = new Logger(sinks, first.logLevel, first.logFormat);
   const log = logger;
 
   // Standalone: the file's services, a listen address, or the sockets systemd passes (Accept=no);
@@ -99,7 +99,7 @@ async function main(argv: readonly string[]): Promise<never> {
     return fail(err);
   }
   const cfg = first;
-  const sessionLog = log.derive(cfg.logLevel, '');
+  const sessionLog = log.derive(cfg.logLevel, cfg.service);
   const stdio = stdioClient();
   if (tlsCtx && !stdio.isSocket) {
     // A pipe has no TLS peer: a session piped by hand speaks plaintext.
@@ -130,7 +130,7 @@ async function main(argv: readonly string[]): Promise<never> {
  * the protocol's shutdown reply; a second signal closes them at once.
  */
 async function runDaemon(argv: readonly string[], loaded: Loaded, passed: readonly PassedSocket[], log: Logger, fail: (e: unknown) => Promise<never>): Promise<never> {
-  const daemon = new Daemon(log, (cfg) => log.derive(cfg.logLevel, ''));
+  const daemon = new Daemon(log, (cfg) => log.derive(cfg.logLevel, cfg.service));
   // One configuration with an address of its own binds it; the passed sockets are then not used.
   const sockets = loaded.multi || loaded.services[0]!.listen === null ? passed : [];
   if (sockets.length < passed.length) log.log('warning', `${passed.length} sockets passed by systemd are not used: the configuration names its own listen address`);
@@ -170,7 +170,7 @@ async function runDaemon(argv: readonly string[], loaded: Loaded, passed: readon
     process.once('SIGINT', resolve);
   });
   stopping = true;
-  log.log('notice', 'shutting down');
+  log.event('notice', 'shutdown', {});
   const again = () => daemon.closeNow();
   process.on('SIGTERM', again);
   process.on('SIGINT', again);

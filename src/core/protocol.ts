@@ -119,6 +119,12 @@ export type ClientVerdict =
        * a BDAT it refuses; read as commands, a message's text would run).
        */
       readonly skipRaw?: number;
+      /**
+       * The refusal answers credentials the server refused already (POP3: a PASS
+       * after a USER the server refused, answered by the wrapper): a failed
+       * login, logged as ServerVerdict.loginFailed is. user: never the secret.
+       */
+      readonly loginFailed?: { readonly user: string | null };
     };
 
 /** What to do with bytes from the server. */

@@ -35,11 +35,11 @@ export async function prepareClient(sock: Socket, cfg: Config, log: Logger, unkn
     const r = await readProxyHeader(sock, cfg.proxy);
     switch (r.kind) {
       case 'refused':
-        log.log('warning', `refused connection client=${peer}: ${r.why}`);
+        log.event('warning', 'refused_connection', { client: peer, message: r.why });
         sock.destroy();
         return null;
       case 'absent':
-        if (log.wants(2)) log.log('info', `proxy peer=${peer}: ${r.why}; its own address is used`);
+        if (log.wants(2)) log.event('info', 'proxy', { message: `proxy peer=${peer}: ${r.why}; its own address is used` });
         break;
       case 'header': {
         const e = r.header.endpoints;
@@ -51,7 +51,7 @@ export async function prepareClient(sock: Socket, cfg: Config, log: Logger, unkn
         if (log.wants(1)) {
           const authority = r.header.authority === null ? '' : ` authority=${escapeForLog(Buffer.from(r.header.authority, 'latin1'))}`;
           const ends = e ? `client=${address}:${endpoints!.remotePort} dialled=${endpoints!.localAddress}:${endpoints!.localPort}` : 'local (the peer\'s own address is used)';
-          log.log('info', `proxy v${r.header.version} header from peer=${peer}: ${ends}${authority}`);
+          log.event('info', 'proxy', { message: `proxy v${r.header.version} header from peer=${peer}: ${ends}${authority}` });
         }
         break;
       }
@@ -67,9 +67,9 @@ export async function prepareClient(sock: Socket, cfg: Config, log: Logger, unkn
     try {
       const secure = await acceptTls(sock.readableLength > 0 ? streamOf(sock) : sock, tls.current);
       channel = new Channel(secure, secure);
-      if (log.wants(2)) log.log('info', `client TLS established client=${address}: ${describeTls(secure)}`);
+      if (log.wants(2)) log.event('info', 'client_tls', { client: address, message: describeTls(secure) });
     } catch (e) {
-      log.log('notice', `TLS handshake failed client=${address}: ${(e as Error).message}`);
+      log.event('notice', 'tls_failed', { client: address, message: (e as Error).message });
       sock.destroy();
       return null;
     }

@@ -1,4 +1,5 @@
 import { banKey, FailureWindow, type AuthFailureSettings, type FailureCount } from '../core/auth-failures.js';
+import type { LogFields } from '../log/event.js';
 import type { Logger } from '../log/logger.js';
 
 /**
@@ -62,15 +63,15 @@ export class AuthGate {
     }
   }
 
-  /** A failed login of this client (tag: the session's `client=… protocol=…`). */
-  failed(address: string, tag: string): void {
+  /** A failed login of this client (tag: the session's fields, client, protocol and session id). */
+  failed(address: string, tag: LogFields): void {
     const key = banKey(address, this.settings.prefix6);
     if (key === null) return;
     const p = this.store.failed(key).then(
       (r) => {
         if (r.banned) {
           const s = this.settings;
-          this.log.log('warning', `banning ${tag} key=${key}: ${r.count} failed logins within ${s.windowMs / 1000} s (maxAuthFailures), new connections refused for ${s.banMs / 1000} s`);
+          this.log.event('warning', 'banning', { ...tag, reason: `${r.count} failed logins within ${s.windowMs / 1000} s (maxAuthFailures)`, detail: `key=${key}`, message: `new connections refused for ${s.banMs / 1000} s` });
         }
       },
       () => {},

@@ -120,7 +120,7 @@ export class Daemon {
     for (const [key, l, where] of opened) {
       this.listeners.set(key, l);
       const c = l.config;
-      this.loggerFor(c).log('notice', `listening on ${where} protocol=${c.protocol.name} server=${describeDest(c.dest)}${c.service ? ` service=${c.service}` : ''}`);
+      this.loggerFor(c).event('notice', 'listening', { message: `listening on ${where}`, protocol: c.protocol.name, server: describeDest(c.dest) });
     }
     this.dropGates(this.gates, gates);
     this.gates = gates;

@@ -27,8 +27,6 @@ export class Listener {
   private readonly sessions = new Set<Session>();
   /** All sessions of one configuration share one budget for held bodies. */
   private holdStore: HoldStore | undefined;
-  /** The listener's own lines name the service (sessions put it in their tag). */
-  private ctxLog: Logger;
   /** Ends the shutdown grace early (a second SIGTERM). */
   private hurry: (() => void) | null = null;
 
@@ -41,8 +39,7 @@ export class Listener {
     /** Failed logins counted across sessions (maxAuthFailures), shared by the daemon's listeners; null: none. */
     private gate: AuthGate | null,
   ) {
-    this.ctxLog = serviceLog(cfg, log);
-    this.holdStore = processHoldStore(cfg, this.ctxLog);
+    this.holdStore = processHoldStore(cfg, this.log);
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (sock) => this.accept(sock));
   }
 
@@ -57,7 +54,7 @@ export class Listener {
       this.server.once('error', reject);
       const ready = () => {
         this.server.removeListener('error', reject);
-        this.server.on('error', (e) => this.ctxLog.log('err', `listener error: ${e.message}`));
+        this.server.on('error', (e) => this.log.log('err', `listener error: ${e.message}`));
         const a = this.server.address();
         const where = typeof a === 'object' && a ? `${a.address}:${a.port}` : String(a);
         resolve(t.kind === 'fd' ? `${where} (systemd socket fd ${t.fd}${t.name ? ` ${t.name}` : ''})` : where);
@@ -75,13 +72,13 @@ export class Listener {
     const holdStore = this.holdStore;
     const gate = this.gate;
     if (this.sessions.size >= cfg.maxConnections) {
-      this.ctxLog.log('warning', `refused connection client=${address}: ${this.sessions.size} sessions open (maxConnections)`);
+      log.event('warning', 'refused_connection', { client: address, message: `${this.sessions.size} sessions open (maxConnections)` });
       sock.destroy();
       return;
     }
     // A listed proxy's header is read first (bounded by PROXY_HEADER_DEADLINE_MS);
     // an unlisted peer's connection is ready at once.
-    void prepareClient(sock, cfg, this.ctxLog, 'unknown', tls).then((client) => {
+    void prepareClient(sock, cfg, this.log, 'unknown', tls).then((client) => {
       if (!client) return;
       // The listener closed while the header was read: no new session.
       if (!this.server.listening) {
@@ -101,8 +98,7 @@ export class Listener {
     this.gate = gate;
     this.log = log;
     this.tls = tls;
-    this.ctxLog = serviceLog(cfg, log);
-    this.holdStore = processHoldStore(cfg, this.ctxLog);
+    this.holdStore = processHoldStore(cfg, this.log);
   }
 
   /** Stops taking connections (once); resolves when the server has closed, i.e. every connection is gone. */
@@ -133,7 +129,7 @@ export class Listener {
     const closed = this.stopAccepting();
     const graceMs = this.cfg.shutdownGraceMs;
     if (this.sessions.size > 0 && graceMs > 0) {
-      this.ctxLog.log('notice', `${this.sessions.size} sessions open: they may finish for ${graceMs / 1000} s (shutdownGrace)`);
+      this.log.log('notice', `${this.sessions.size} sessions open: they may finish for ${graceMs / 1000} s (shutdownGrace)`);
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         Promise.all([...this.sessions].map((s) => s.done)),
@@ -157,6 +153,3 @@ export class Listener {
   }
 }
 
-function serviceLog(cfg: Config, log: Logger): Logger {
-  return cfg.service ? log.derive(log.level, ` service=${cfg.service}`) : log;
-}

@@ -4,7 +4,9 @@ import type { HoldStore } from '../core/hold.js';
 import { stronger, type ClientVerdict, type ProtocolSession, type Secrecy, type WrapperReply } from '../core/protocol.js';
 import { ProtowrapError } from '../errors.js';
 import { escapeForLog, shownLine } from '../log/escape.js';
+import type { LogFields } from '../log/event.js';
 import type { Logger } from '../log/logger.js';
+import { newSessionId } from './session-id.js';
 import { Channel } from './channel.js';
 import { ServerOut } from './server-out.js';
 import { describeTls, upgradeToTls, type ClientTlsContext } from './tls.js';
@@ -20,6 +22,11 @@ import type { SessionEnd, SessionResult } from './session-end.js';
 import type { AuthGate } from './auth-gate.js';
 
 export type { SessionEnd, SessionResult } from './session-end.js';
+
+/** Bytes of a failed login's user name shown in the log (escaped, then cut like client text). */
+const MAX_LOGGED_USER = 100;
+/** How SMTP's accounting note starts (Conversation.accounting). */
+const ACCEPTED = 'accepted ';
 
 /** How long a closing side may take to take its last bytes before it is cut. */
 const CLOSE_GRACE_MS = 5000;
@@ -73,7 +80,9 @@ export class Session implements FramerSink {
   private resolveDone: (r: SessionResult) => void = () => {};
   private finished = false;
   readonly done: Promise<SessionResult>;
-  private readonly tag: string;
+  /** The fields every line of this session carries: client, protocol, session id. */
+  private readonly tag: LogFields;
+  private readonly startedAt = Date.now();
   /** Reads the client while the server is being reached (see EarlyReader); null before start(). */
   private early: EarlyReader | null = null;
   /** STARTTLS toward the client: the context, when the session offers it (see enableStartTls). */
@@ -105,7 +114,7 @@ export class Session implements FramerSink {
     const ctx = { clientAddress, maxLineLength: cfg.options.maxLineLength, tls: cfg.tls?.mode ?? 'none', piped: client.piped, ...(holdStore ? { holdStore } : {}) } as const;
     this.proto = cfg.protocol.createSession(ctx, cfg.options);
     this.framer = new LineFramer(this, this.proto.lineLimit ?? cfg.options.maxLineLength);
-    this.tag = `client=${clientAddress} protocol=${cfg.protocol.name}${cfg.service ? ` service=${cfg.service}` : ''}`;
+    this.tag = { client: clientAddress, protocol: cfg.protocol.name, session: newSessionId() };
     this.timers = new SessionTimers(cfg.idleTimeoutMs, cfg.sessionTimeoutMs, cfg.protocol.phaseTimers?.(cfg.options) ?? null, () => this.bytesIn);
   }
 
@@ -117,14 +126,14 @@ export class Session implements FramerSink {
     if (this.cfg.proxy.toServer && this.client.endpoints && !proxyEncodable(this.client.endpoints)) {
       // A header without the client's address (LOCAL / UNKNOWN) would make the server take the
       // wrapper's own address for the client's, and pass it as local: refuse instead.
-      this.log.log('err', `server unavailable ${this.tag}: the client's address cannot go in a PROXY header (${this.client.endpoints.remoteAddress})`);
+      this.log.event('err', 'server_unavailable', { ...this.tag, message: `the client's address cannot go in a PROXY header (${this.client.endpoints.remoteAddress})` });
       this.closeBeforeServer();
       return this.done;
     }
     // A banned client never reaches the server (the store's answer is bounded; it fails open).
     if (this.gate && (await this.gate.isBanned(this.clientAddress))) {
       if (this.finished || this.closing) return this.done;
-      this.log.log('warning', `refused connection ${this.tag} code=banned reason="banned after ${this.gate.settings.limit} failed logins (maxAuthFailures)"`);
+      this.log.event('warning', 'refused_connection', { ...this.tag, code: 'banned', reason: `banned after ${this.gate.settings.limit} failed logins (maxAuthFailures)` });
       this.closeBeforeServer('banned');
       return this.done;
     }
@@ -133,9 +142,8 @@ export class Session implements FramerSink {
     const connecting = connectServer(
       this.cfg.dest,
       this.cfg.connectTimeoutMs,
-      (line) => this.log.log('notice', `server stderr ${this.tag}: ${escapeForLog(Buffer.from(line, 'latin1'))}`),
-      // Its lines carry no session tag: they name the service the way a listener's do.
-      serverPrelude(this.cfg, this.client.endpoints, this.cfg.service ? this.log.derive(this.log.level, ` service=${this.cfg.service}`) : this.log),
+      (line) => this.log.event('notice', 'server_stderr', { ...this.tag, message: escapeForLog(Buffer.from(line, 'latin1')) }),
+      serverPrelude(this.cfg, this.client.endpoints, this.log),
     );
     try {
       // A session that ends while the server is still being reached (SIGTERM,
@@ -149,7 +157,7 @@ export class Session implements FramerSink {
     } catch (err) {
       if (this.finished) return this.done;
       const msg = err instanceof ProtowrapError ? err.message : String(err);
-      this.log.log('err', `server unavailable ${this.tag} server=${describeDest(this.cfg.dest)}: ${msg}`);
+      this.log.event('err', 'server_unavailable', { ...this.tag, server: describeDest(this.cfg.dest), message: msg });
       this.closeBeforeServer();
       return this.done;
     }
@@ -157,7 +165,7 @@ export class Session implements FramerSink {
       this.server.stop();
       return this.done;
     }
-    if (this.log.wants(1)) this.log.log('info', `session open ${this.tag} server=${this.server.describe}`);
+    if (this.log.wants(1)) this.log.event('info', 'session_open', { ...this.tag, server: this.server.describe });
     this.wire(this.server);
     return this.done;
   }
@@ -175,7 +183,7 @@ export class Session implements FramerSink {
 
   private clientLeftEarly(why: string): void {
     if (this.finished) return;
-    if (this.log.wants(2)) this.log.log('info', `${why} ${this.tag}`);
+    if (this.log.wants(2)) this.log.event('info', 'session_state', { ...this.tag, message: why });
     this.endReason = 'client_closed';
     this.finish();
   }
@@ -203,7 +211,7 @@ export class Session implements FramerSink {
     if (c.input.destroyed) queueMicrotask(() => this.onClientEof());
     if (server.exited) {
       void server.exited.then((how) => {
-        if (this.log.wants(1)) this.log.log('info', `server exited ${this.tag}: ${how}`);
+        if (this.log.wants(1)) this.log.event('info', 'server_exited', { ...this.tag, message: how });
       });
     }
     // What the client sent while the server was reached is judged now, as if
@@ -286,12 +294,14 @@ export class Session implements FramerSink {
     switch (v.kind) {
       case 'forward':
         if (line) {
-          if (this.log.wants(3)) this.log.log('debug', `${v.keep ? 'kept' : 'line'} ${this.tag} state=${this.proto.state}: ${shownLine(line, contentEnd, stronger(secret, v.secret))}`);
+          if (this.log.wants(3)) {
+            this.log.event('debug', v.keep ? 'kept' : 'line', { ...this.tag, state: this.proto.state, line: shownLine(line, contentEnd, stronger(secret, v.secret)) });
+          }
           // keep: the protocol holds the line (e.g. an SMTP body) and sends it later itself.
           if (!v.keep) this.toServerRun.add(line);
         }
         // Notes (e.g. SMTP's accounting line per accepted message) are logLevel 1, like sessions.
-        if (v.note && this.log.wants(1)) this.log.log('notice', `note ${this.tag}: ${v.note}`);
+        if (v.note && this.log.wants(1)) this.note(v.note);
         if (v.toClient) this.toClient(v.toClient);
         if (v.toServer) for (const b of v.toServer) this.toServerRun.add(b);
         if (v.maxLineLength !== undefined) this.framer.setMaxLineLength(v.maxLineLength);
@@ -315,8 +325,19 @@ export class Session implements FramerSink {
         // What was accepted before this line goes out before anything the refusal does.
         this.toServerRun.flush();
         this.refused++;
-        const shown = line ? ` line="${shownLine(line, contentEnd, stronger(secret, v.secret))}"` : '';
-        this.log.log('warning', `refused ${this.tag} state=${this.proto.state} code=${v.code} reason="${v.reason}"${shown}${v.note ? ` ${v.note}` : ''}`);
+        // Credentials answered by the protocol itself (a PASS after a USER the server refused) are a
+        // failed login, logged as one (fail2ban counts it once), not as a violation.
+        if (v.loginFailed) this.loginFailed(v.loginFailed.user, v.reason);
+        else {
+          this.log.event('warning', 'refused', {
+            ...this.tag,
+            state: this.proto.state,
+            code: v.code,
+            reason: v.reason,
+            ...(line ? { line: shownLine(line, contentEnd, stronger(secret, v.secret)) } : {}),
+            ...(v.note ? { detail: v.note } : {}),
+          });
+        }
         // A closing refusal's reply goes last, after what the server still answers (closeBoth).
         if (v.reply && !v.close) this.toClient(v.reply);
         if (v.toServer && !v.close) for (const b of v.toServer) this.toServerRun.add(b);
@@ -360,10 +381,10 @@ export class Session implements FramerSink {
   private finishClientInput(): void {
     const complete = this.framer.end();
     if (!complete && !this.closing) {
-      this.log.log('notice', `client input ended inside a line or literal ${this.tag}; the fragment was not forwarded`);
+      this.log.event('notice', 'session_state', { ...this.tag, message: 'client input ended inside a line or literal; the fragment was not forwarded' });
     }
     this.toServerRun.flush();
-    if (this.log.wants(2)) this.log.log('info', `client closed its side ${this.tag}`);
+    if (this.log.wants(2)) this.log.event('info', 'session_state', { ...this.tag, message: 'client closed its side' });
     this.server?.channel.end();
     this.checkDone();
   }
@@ -410,7 +431,7 @@ export class Session implements FramerSink {
     // Also what the paused socket has read but not handed out: the TLS socket reads its handle, not this buffer.
     const buffered = this.client.input.readableLength > 0 ? (this.client.input.read() as Buffer | null)?.length ?? 0 : 0;
     const dropped = this.framer.discardPending() + buffered;
-    if (dropped > 0) this.log.log('warning', `discarded ${dropped} bytes the client sent after STARTTLS in plaintext ${this.tag}`);
+    if (dropped > 0) this.log.event('warning', 'session_state', { ...this.tag, message: `discarded ${dropped} bytes the client sent after STARTTLS in plaintext` });
     const raw = this.client.input;
     if (!this.tlsCtx || !(raw instanceof Socket) || (this.client.output as unknown) !== raw) {
       this.closeBoth('client_error', 'STARTTLS without a TLS context or a socket client', this.proto.reply('unavailable'), false);
@@ -432,7 +453,7 @@ export class Session implements FramerSink {
     this.client = new Channel(tls, tls);
     this.watchClientErrors(this.client);
     this.listenClient(this.client);
-    if (this.log.wants(1)) this.log.log('info', `client TLS established ${this.tag}: ${describeTls(tls)}`);
+    if (this.log.wants(1)) this.log.event('info', 'client_tls', { ...this.tag, message: describeTls(tls) });
     this.upgrading = false;
     this.held = false;
     this.framer.resume();
@@ -447,7 +468,7 @@ export class Session implements FramerSink {
     if (this.upgrading) {
       // Nothing is owed to the client while it negotiates TLS (STARTTLS is only
       // accepted with no reply outstanding): such bytes are an injection.
-      this.log.log('warning', `dropped ${chunk.length} server bytes sent during the client's TLS handshake ${this.tag}`);
+      this.log.event('warning', 'session_state', { ...this.tag, message: `dropped ${chunk.length} server bytes sent during the client's TLS handshake` });
       return;
     }
     const server = this.server!;
@@ -464,8 +485,8 @@ export class Session implements FramerSink {
     for (const b of out) if (!this.client.writeEnded) ok = this.client.write(b) && ok;
     if (many) this.client.output.uncork();
     if (!ok) server.channel.pause();
-    if (v.notes && this.log.wants(1)) for (const n of v.notes) this.log.log('notice', `note ${this.tag}: ${n}`);
     if (v.loginFailed) this.loginFailed(v.loginFailed.user);
+    if (v.notes && this.log.wants(1)) for (const n of v.notes) this.note(n);
     if (v.toServer && !this.closing) {
       for (const b of v.toServer) this.toServerRun.add(b);
       this.toServerRun.flush();
@@ -502,7 +523,7 @@ export class Session implements FramerSink {
     if (this.serverEof) return;
     this.serverEof = true;
     if (this.finished) return;
-    if (this.log.wants(2)) this.log.log('info', `server closed its side ${this.tag}`);
+    if (this.log.wants(2)) this.log.event('info', 'session_state', { ...this.tag, message: 'server closed its side' });
     if (this.draining) {
       // The wrapper closed the session: the server leaving now is expected, and the protocol's
       // words for an unexpected end (SMTP's 421 mid-DATA) must not come before the closing reply.
@@ -546,18 +567,11 @@ export class Session implements FramerSink {
   /** The server reads no more (EPIPE on a spawned server's stdin): stop reading the client. */
   private onServerInputClosed(): void {
     if (this.finished) return;
-    if (this.log.wants(2)) this.log.log('info', `server stopped reading (EPIPE) ${this.tag}`);
+    if (this.log.wants(2)) this.log.event('info', 'session_state', { ...this.tag, message: 'server stopped reading (EPIPE)' });
     if (this.clientEof) return;
     this.clientEof = true;
     this.client.pause();
     this.checkDone();
-  }
-
-  /** The server refused credentials: logged, and counted toward maxAuthFailures across sessions. */
-  private loginFailed(user: string | null): void {
-    const who = user === null ? '' : ` user="${escapeForLog(Buffer.from(user, 'latin1'))}"`;
-    this.log.log('notice', `login_failed ${this.tag}${who}`);
-    this.gate?.failed(this.clientAddress, this.tag);
   }
 
   private toClient(bytes: Buffer): void {
@@ -596,7 +610,7 @@ export class Session implements FramerSink {
     if (this.closing || this.finished) return;
     this.closing = true;
     this.endReason = reason;
-    this.log.log('notice', `closing ${this.tag}: ${why}`);
+    this.log.event('notice', 'closing', { ...this.tag, message: why });
     this.framer.pause();
     this.client.pause();
     // What was accepted before the close is handed to the server first (it may sit corked).
@@ -636,7 +650,7 @@ export class Session implements FramerSink {
     if (this.finished) return;
     if (this.endReason === 'done') this.endReason = reason;
     // The session close line (level 1) carries end=client_error|server_error.
-    if (this.log.wants(2)) this.log.log('info', `${why} ${this.tag}`);
+    if (this.log.wants(2)) this.log.event('info', 'session_state', { ...this.tag, message: why });
     this.finish();
   }
 
@@ -685,10 +699,14 @@ export class Session implements FramerSink {
     const result: SessionResult = { end: this.endReason, refused: this.refused };
     const report = () => {
       if (this.log.wants(1)) {
-        this.log.log(
-          'info',
-          `session close ${this.tag} end=${this.endReason} bytes_in=${this.bytesIn} bytes_out=${this.bytesOut} refused=${this.refused}`,
-        );
+        this.log.event('info', 'session_close', {
+          ...this.tag,
+          end: this.endReason,
+          bytes_in: this.bytesIn,
+          bytes_out: this.bytesOut,
+          refused: this.refused,
+          duration_ms: Date.now() - this.startedAt,
+        });
       }
       this.resolveDone(result);
     };
@@ -700,8 +718,25 @@ export class Session implements FramerSink {
 
   /** A streamed body could not be read back: the server must not get its end (it then discards the message). */
   private spoolFailed(err: unknown): void {
-    this.log.log('err', `held body could not be read back from the spool ${this.tag}: ${(err as Error).message}`);
+    this.log.event('err', 'session_state', { ...this.tag, message: `held body could not be read back from the spool: ${(err as Error).message}` });
     this.closeBoth('spool_error', 'spool read failed', this.proto.reply('unavailable'), false);
+  }
+
+  /** The server refused credentials: a line of its own (fail2ban counts these), at every level. reason: when the wrapper answered. */
+  private loginFailed(user: string | null, reason?: string): void {
+    const shown = user === null ? null : escapeForLog(Buffer.from(user, 'latin1'), 0, undefined, MAX_LOGGED_USER);
+    this.log.event('warning', 'login_failed', { ...this.tag, state: this.proto.state, ...(reason ? { reason } : {}), user: shown });
+    this.gate?.failed(this.clientAddress, this.tag);
+  }
+
+  /**
+   * A protocol's note (already escaped). SMTP's accounting line for an
+   * accepted message ("accepted from=<…> nrcpt=… rcpt=… size=…") is the
+   * message_accepted event; any other note is a note.
+   */
+  private note(text: string): void {
+    if (text.startsWith(ACCEPTED)) this.log.event('notice', 'message_accepted', { ...this.tag, detail: text.slice(ACCEPTED.length) });
+    else this.log.event('notice', 'note', { ...this.tag, message: text });
   }
 
   /** Standalone shutdown: close this session now. */

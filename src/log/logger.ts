@@ -1,3 +1,5 @@
+import { renderJson, renderText, type LogEventName, type LogFields } from './event.js';
+
 /** Syslog severities the wrapper uses. */
 export type Severity = 'err' | 'warning' | 'notice' | 'info' | 'debug';
 
@@ -15,27 +17,43 @@ export interface LogSink {
  */
 export type LogLevel = 0 | 1 | 2 | 3;
 
-/** Log lines, gated by level. Costly strings are built only when the level wants them. */
+/** The form of a log line (logFormat): text (key=value) or one JSON object per line. */
+export type LogFormat = 'text' | 'json';
+
+/**
+ * Log lines, gated by level. Every line is an event (a name and fields),
+ * rendered once, in the configured form, for all sinks: the text and JSON
+ * forms carry the same information by construction. Costly fields (a client
+ * line for level 3) are built only when the level wants them: callers ask
+ * wants() first.
+ */
 export class Logger {
   constructor(
     private readonly sinks: readonly LogSink[],
     readonly level: LogLevel,
-    /** Appended to every line (` service=NAME` for a service's listener lines). */
-    private readonly suffix = '',
+    readonly format: LogFormat = 'text',
+    /** The service's name, in every line (a multi-service process); null: none. */
+    private readonly service: string | null = null,
   ) {}
 
-  /** The same sinks at another level and with a suffix on every line (one per service). */
-  derive(level: LogLevel, suffix: string): Logger {
-    return new Logger(this.sinks, level, suffix);
+  /** The same sinks and form at another level, naming a service in every line (one per service). */
+  derive(level: LogLevel, service: string | null): Logger {
+    return new Logger(this.sinks, level, this.format, service);
   }
 
   wants(level: LogLevel): boolean {
     return level <= this.level;
   }
 
-  log(severity: Severity, message: string): void {
-    const line = this.suffix === '' ? message : message + this.suffix;
+  event(severity: Severity, event: LogEventName, fields: LogFields): void {
+    if (this.service !== null && fields.service === undefined) fields = { ...fields, service: this.service };
+    const line = this.format === 'json' ? renderJson(event, severity, fields, new Date()) : renderText(event, fields);
     for (const s of this.sinks) s.write(severity, line);
+  }
+
+  /** A line in words only (event "message"): the text form is the message itself. */
+  log(severity: Severity, message: string): void {
+    this.event(severity, 'message', { message });
   }
 
   async flush(): Promise<void> {

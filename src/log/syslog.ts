@@ -201,9 +201,12 @@ export class DeferredSink implements LogSink {
  * inetd that is the client's connection.
  */
 export class StderrSink implements LogSink {
+  /** bare: the line alone (JSON lines carry their own severity), else syslog's look. */
+  constructor(private readonly bare = false) {}
+
   write(severity: Severity, message: string): void {
     try {
-      writeSync(2, `protowrap[${process.pid}]: ${severity}: ${message}\n`);
+      writeSync(2, this.bare ? `${message}\n` : `protowrap[${process.pid}]: ${severity}: ${message}\n`);
     } catch {
       // stderr closed: nothing to do.
     }

@@ -25,7 +25,7 @@ describe('multi-service files', () => {
       {
         maxViolations: 3,
         idleTimeout: 60,
-        maxLoginAttempts: 2,
+        maxAuthLineLength: 4096,
         service: [svc({ name: 'pop', protocol: 'pop3', listen: '1110' }), svc({ name: 'mx', protocol: 'smtp', listen: '127.0.0.1:2525', maxViolations: 1, exec: undefined, connect: '127.0.0.1:25' })],
       },
       { idleTimeout: 30 },
@@ -40,8 +40,8 @@ describe('multi-service files', () => {
     expect(mx.dest).toEqual({ type: 'tcp', host: '127.0.0.1', port: 25 });
     expect(pop.idleTimeoutMs).toBe(30_000);
     // A protocol's key at the top level is for the services of that protocol.
-    expect(pop.options.extra['maxLoginAttempts']).toBe(2);
-    expect(Object.hasOwn(mx.options.extra, 'maxLoginAttempts')).toBe(false);
+    expect(pop.options.extra['maxAuthLineLength']).toBe(4096);
+    expect(Object.hasOwn(mx.options.extra, 'maxAuthLineLength')).toBe(false);
     expect(source(pop, 'maxViolations')).toEqual({ key: 'maxViolations', value: 3, source: 'file' });
     expect(source(mx, 'maxViolations')).toEqual({ key: 'maxViolations', value: 1, source: 'service' });
     expect(source(mx, 'idleTimeout')?.source).toBe('flag');

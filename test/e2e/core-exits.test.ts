@@ -15,7 +15,7 @@ describe('exit codes and messages', () => {
     const r = await runPiped(['--connect', `127.0.0.1:${port}`], 'hello\r\n');
     expect(r.code).toBe(69);
     expect(r.stdout.length).toBe(0);
-    expect(r.stderr).toMatch(/server unavailable client=stdin protocol=generic server=tcp:127\.0\.0\.1:\d+: .*ECONNREFUSED/);
+    expect(r.stderr).toMatch(/server unavailable client=stdin protocol=generic server=tcp:127\.0\.0\.1:\d+ session=[0-9a-f]{12}: .*ECONNREFUSED/);
   });
 
   it('server command that cannot start: exit 69', async () => {

@@ -86,8 +86,35 @@ describe('session shell: relay, half-close, limits', () => {
     await waitFor(() => rec.received().some((b) => b.toString().startsWith('ok1')), 'recorder data');
     const got = rec.received().find((b) => b.toString().startsWith('ok1'))!.toString();
     expect(got).toBe('ok1\r\nok2\r\n');
-    expect(r.stderr).toMatch(/closing client=stdin protocol=generic: 2 refused lines/);
+    expect(r.stderr).toMatch(/closing client=stdin protocol=generic session=[0-9a-f]{12}: 2 refused lines/);
     expect(r.stderr).toMatch(/end=too_many_violations/);
+  });
+
+  it('--log-format json: every stderr line is one JSON object with the stable fields, the same session id on each; text and JSON say the same', async () => {
+    const args = ['--exec', 'cat', '--log-level', '1', '--max-violations', '2'];
+    const input = 'ok1\r\nbad\0one\r\nok2\r\nbad\0two\r\n';
+    const json = await runPiped([...args, '--log-format', 'json'], input);
+    const text = await runPiped(args, input);
+    expect(json.stdout.toString()).toBe('ok1\r\nok2\r\n');
+    expect(text.stdout.toString()).toBe('ok1\r\nok2\r\n');
+    const lines = json.stderr.split('\n').filter((l) => l !== '');
+    const events = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const e of events) {
+      expect(Object.keys(e).slice(0, 4)).toEqual(['time', 'severity', 'event', 'session']);
+      expect(new Date(e['time'] as string).toISOString()).toBe(e['time']);
+      expect(e).toMatchObject({ session: events[0]!['session'], client: 'stdin', protocol: 'generic' });
+    }
+    expect(events[0]!['session']).toMatch(/^[0-9a-f]{12}$/);
+    expect(events.map((e) => e['event'])).toEqual(['session_open', 'refused', 'refused', 'closing', 'server_exited', 'session_close']);
+    expect(events.filter((e) => e['event'] === 'refused').map((e) => e['line'])).toEqual(['bad\\x00one', 'bad\\x00two']);
+    expect(events.find((e) => e['event'] === 'session_close')).toMatchObject({ end: 'too_many_violations', refused: 2 });
+    // The text form has a line for each event, with the same session id on every one.
+    const textLines = text.stderr.split('\n').filter((l) => l !== '');
+    expect(textLines.length).toBe(lines.length);
+    const ids = new Set(textLines.map((l) => / session=([0-9a-f]{12})(?::|$)/.exec(l)?.[1]));
+    expect(ids.size).toBe(1);
+    expect([...ids][0]).toMatch(/^[0-9a-f]{12}$/);
+    expect(textLines.filter((l) => l.includes(' refused client=stdin ')).map((l) => / line="([^"]*)"/.exec(l)?.[1])).toEqual(['bad\\x00one', 'bad\\x00two']);
   });
 
   it('idle timeout closes both sides', async () => {
@@ -96,7 +123,7 @@ describe('session shell: relay, half-close, limits', () => {
     child.stderr.on('data', (b) => (err += b));
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     expect(code).toBe(0);
-    expect(err).toMatch(/closing client=stdin protocol=generic: idle for 1 s/);
+    expect(err).toMatch(/closing client=stdin protocol=generic session=[0-9a-f]{12}: idle for 1 s/);
     expect(err).toMatch(/end=idle_timeout/);
     child.stdin.destroy();
   });
@@ -118,7 +145,7 @@ describe('session shell: relay, half-close, limits', () => {
   it('a spawned server\'s stderr goes to the log, never to the client', async () => {
     const r = await runPiped(['--exec', `sh -c 'echo secret-diag >&2; echo banner'`], '');
     expect(r.stdout.toString()).toBe('banner\n');
-    expect(r.stderr).toMatch(/server stderr client=stdin protocol=generic: secret-diag/);
+    expect(r.stderr).toMatch(/server stderr client=stdin protocol=generic session=[0-9a-f]{12}: secret-diag/);
   });
 
   it('IPv6: listens on ::1 and dials a server on ::1; a unix socket server works too', async () => {

@@ -128,8 +128,8 @@ describe('ident in front of the real oidentd', () => {
 
   it('the idle timeout is 60 s unless idleTimeout is set (--check)', () => {
     const check = (args: string[]) => spawnSync(process.execPath, [WRAPPER, '--check', '-p', 'ident', '--connect', '127.0.0.1:113', ...args], { encoding: 'utf8' }).stdout;
-    expect(check([])).toMatch(/^idleTimeout\s+60$/m);
-    expect(check(['--idle-timeout', '600'])).toMatch(/^idleTimeout\s+600$/m);
+    expect(check([])).toMatch(/^idleTimeout\s+60\s+default$/m);
+    expect(check(["--idle-timeout", "600"])).toMatch(/^idleTimeout\s+600\s+flag$/m);
   });
 });
 

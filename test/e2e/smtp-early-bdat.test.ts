@@ -72,7 +72,7 @@ describe('smtp: early talker by halves, BDAT past the pending cap', () => {
     ]);
     // The RCPT reply comes after 5 s; everything else is pipelined behind it.
     client.sock.write(`RCPT TO:<bob@mydomain.org>\r\n${bdats}BDAT 0 LAST\r\nQUIT\r\n`);
-    const forwarded = () => (chunky.logs().match(/^.*line client=.*: BDAT 1$/gm) ?? []).length;
+    const forwarded = () => (chunky.logs().match(/^.*line client=.* session=[0-9a-f]{12}: BDAT 1$/gm) ?? []).length;
     // Polled, not slept: a loaded machine must not push the check past the server's delay.
     await waitFor(() => forwarded() >= CAP - 10, 'the wrapper to reach the cap', 4000);
     await sleep(300);

@@ -85,7 +85,7 @@ describe('smtp through the wrapper to a real Postfix', () => {
     writeFileSync(file, msg('curl').replace(/^\.\./gm, '.'));
     await run('curl', ['-sS', `smtp://127.0.0.1:${held.port}/client.example`, '--mail-from', 'alice@client.example', '--mail-rcpt', 'bob@mydomain.org', '-T', file]);
     endsWith(await newest(++n), msg('curl'));
-    expect(held.logs()).toMatch(/note client=127\.0\.0\.1 protocol=smtp: accepted from=<alice@client\.example> nrcpt=1 rcpt=<bob@mydomain\.org> size=\d+/);
+    expect(held.logs()).toMatch(/note client=127\.0\.0\.1 protocol=smtp session=[0-9a-f]{12}: accepted from=<alice@client\.example> nrcpt=1 rcpt=<bob@mydomain\.org> size=\d+/);
   });
 
   it('smtpd without PIPELINING: a client that pipelines anyway is fed to Postfix one command at a time', async () => {
@@ -178,6 +178,40 @@ describe('smtp through the wrapper to a real Postfix', () => {
     expect(pf.log().slice(logBefore)).not.toMatch(/evil@client\.example|victim@elsewhere/);
   });
 
+  it('maxLoginAttempts (3): each 535 from Postfix is a login failed line naming the user; the third is followed by 421 and the close', async () => {
+    const logBefore = plain.logs().length;
+    const pfBefore = pf.log().length;
+    const auth = (user: string, pass: string) => `AUTH PLAIN ${Buffer.from(`\0${user}\0${pass}`).toString('base64')}\r\n`;
+    const { text, client } = await smtpRaw(plain.port, [
+      { send: 'EHLO client.example\r\n', replies: 1 },
+      { send: auth('alice', 'wrong1'), replies: 1 },
+      { send: 'AUTH LOGIN\r\n', replies: 1 },
+      { send: 'bWFsbG9yeQ==\r\n', replies: 1 },
+      { send: 'd3JvbmcyCg==\r\n', replies: 1 },
+      { send: auth('bob', 'wrong3'), replies: 2 },
+    ]);
+    // The wrapper closes after its 421.
+    await client.eof;
+    client.sock.destroy();
+    const replies = finalReplies(text);
+    expect(replies.map((l) => l.slice(0, 3))).toEqual(['220', '250', '535', '334', '334', '535', '535', '421']);
+    expect(replies.at(-1)).toBe('421 4.7.0 Too many failed login attempts, closing transmission channel');
+    await waitFor(() => /session close .* end=protocol_close /.test(plain.logs().slice(logBefore)), 'the session close line');
+    const log = plain.logs().slice(logBefore);
+    const failed = log.split('\n').filter((l) => l.includes(' login failed '));
+    expect(failed).toEqual([
+      expect.stringMatching(/warning: login failed client=127\.0\.0\.1 protocol=smtp state=ready user="alice" session=[0-9a-f]{12}$/),
+      expect.stringMatching(/warning: login failed client=127\.0\.0\.1 protocol=smtp state=ready session=[0-9a-f]{12}$/),
+      expect.stringMatching(/warning: login failed client=127\.0\.0\.1 protocol=smtp state=ready user="bob" session=[0-9a-f]{12}$/),
+    ]);
+    for (const pw of ['wrong1', 'wrong2', 'wrong3', 'd3JvbmcyCg']) expect(log).not.toContain(pw);
+    // Postfix saw three AUTH exchanges, all failed.
+    const want = /auth=0\/3/;
+    await waitFor(() => disconnectLines(pf.log().slice(pfBefore)).some((l) => want.test(l)), 'Postfix disconnect line').catch(() => {
+      expect(disconnectLines(pf.log().slice(pfBefore)).join('\n')).toMatch(want);
+    });
+  });
+
   it('smtpd AUTH (Dovecot SASL): LOGIN continuation lines and PLAIN pass, a bad response cancels the exchange, no credential is logged', async () => {
     const logBefore = pf.log().length;
     const { text, client } = await smtpRaw(plain.port, [
@@ -216,7 +250,7 @@ describe('smtp through the wrapper to a real Postfix', () => {
     await run('curl', ['-sS', `smtp://127.0.0.1:${inetdPort}/client.example`, '--mail-from', 'alice@client.example', '--mail-rcpt', 'bob@mydomain.org', '-T', file]);
     endsWith(await newest(++n), msg('listing3-curl'));
     expect(inetdLog).toMatch(/server=exec:\/usr\/sbin\/sendmail/);
-    expect(inetdLog).toMatch(/note client=127\.0\.0\.1 protocol=smtp: accepted from=<alice@client\.example> nrcpt=1 rcpt=<bob@mydomain\.org>/);
+    expect(inetdLog).toMatch(/note client=127\.0\.0\.1 protocol=smtp session=[0-9a-f]{12}: accepted from=<alice@client\.example> nrcpt=1 rcpt=<bob@mydomain\.org>/);
   });
 
   it('Listing 3 unchanged: blocked sender, relay attempt and virus are refused; sendmail delivers nothing of them', async () => {

@@ -76,7 +76,7 @@ s.quit()
       await waitFor(() => sink.dumps().length > before, 'the dump');
       await dumpEndsWith(MSG);
     }
-    expect(held.logs()).toMatch(/note client=127\.0\.0\.1 protocol=smtp: accepted from=<alice@client\.example> nrcpt=1 rcpt=<bob@mydomain\.org> size=\d+/);
+    expect(held.logs()).toMatch(/note client=127\.0\.0\.1 protocol=smtp session=[0-9a-f]{12}: accepted from=<alice@client\.example> nrcpt=1 rcpt=<bob@mydomain\.org> size=\d+/);
   });
 
   it('swaks and curl smtp:// deliver the exact bytes through the held-body path', async () => {

@@ -70,6 +70,28 @@ describe('syslog through a real rsyslogd', () => {
     expect(mine.every((r) => r.facility === 'daemon' && r.severity === 'info')).toBe(true);
   });
 
+  it('--log-format json: rsyslog receives each line as one JSON object, severity and facility as in the text form', async () => {
+    const w = wrapped(['--connect', `127.0.0.1:${rec.port}`, '--deny', 'EVIL', '--log-level', '1', '--log-format', 'json']);
+    const run = await spawnWithSocket(w.cmd, w.args);
+    run.client.end('good line\r\nEVIL\x01 "quoted"\r\n');
+    const { code, received } = await run.done;
+    expect(code).toBe(0);
+    expect(received.toString('latin1')).toBe('WELCOME\r\ngood line\r\n');
+    await rs.waitFor((r) => ofPid(run.child.pid)(r) && r.msg.includes('"event":"session_close"'), 'for session_close');
+    const mine = rs.records().filter(ofPid(run.child.pid));
+    const events = mine.map((r) => ({ record: r, json: JSON.parse(r.msg) as Record<string, unknown> }));
+    expect(events.map((e) => e.json['event'])).toEqual(['session_open', 'refused', 'session_close']);
+    for (const { record, json } of events) {
+      expect(json['severity']).toBe(record.severity);
+      expect(record.facility).toBe('daemon');
+      expect(json).toMatchObject({ client: '127.0.0.1', protocol: 'generic' });
+      expect(json['session']).toMatch(/^[0-9a-f]{12}$/);
+      expect(json['session']).toBe(events[0]!.json['session']);
+    }
+    expect(events[1]!.json).toMatchObject({ severity: 'warning', code: 'denied_by_rule', line: 'EVIL\\x01 "quoted"' });
+    expect(events[2]!.json).toMatchObject({ end: 'done', refused: 1 });
+  });
+
   it('--syslog-facility moves every line to that facility', async () => {
     const w = wrapped(['--exec', 'cat', '--syslog-facility', 'local3', '--log-level', '1']);
     const child = spawn(w.cmd, w.args, { stdio: ['pipe', 'pipe', 'pipe'] });

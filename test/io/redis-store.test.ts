@@ -174,7 +174,7 @@ describe('with a real redis-server', () => {
       await redis.kill();
       for (let i = 0; i < 5; i++) {
         expect(await gate.isBanned('192.0.2.5')).toBe(false);
-        gate.failed('192.0.2.5', 'client=192.0.2.5 protocol=pop3');
+        gate.failed('192.0.2.5', { client: '192.0.2.5', protocol: 'pop3' });
       }
       await gate.settle();
       expect(lines(sink, /unavailable/)).toHaveLength(1);

@@ -59,6 +59,14 @@ describe('POP3: a server -ERR to PASS, APOP or AUTH is a failed login (ServerVer
     expect(user.loginFailures).toEqual([]);
   });
 
+  it('a PASS after a USER the server refused is answered by the wrapper: a failed login in the refusal, named', () => {
+    const d = run([GREET, ['c', 'USER nobody\r\n'], ['s', '-ERR no such user\r\n'], ['c', 'PASS wrongpw\r\n']]);
+    expect(d.loginFailures).toEqual([]);
+    expect(d.judged.at(-1)!.verdict).toMatchObject({ kind: 'refuse', code: 'policy', loginFailed: { user: 'nobody' }, secret: true });
+    expect(d.client.endsWith(POP3_FAIL)).toBe(true);
+    expect(d.server).not.toContain('PASS');
+  });
+
   it('the failure that reaches maxLoginAttempts is reported with the close', () => {
     const d = run([GREET, ['c', 'USER alice\r\n'], ['s', '+OK\r\n'], ['c', 'PASS a\r\n'], ['s', POP3_FAIL], ['c', 'USER bob\r\n'], ['s', '+OK\r\n'], ['c', 'PASS b\r\n'], ['s', POP3_FAIL]], undefined, { maxLoginAttempts: 2 });
     expect(d.loginFailures).toEqual(['alice', 'bob']);

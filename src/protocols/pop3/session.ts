@@ -306,8 +306,10 @@ export class Pop3Session implements ProtocolSession {
   /** PASS after a USER the server refused: answered here, as a wrong password would be. */
   private localLoginFailure(): ClientVerdict {
     this.user = 'none';
+    const user = this.loginUser;
+    this.loginUser = null;
     const close = this.loginFailed();
-    return this.refuse(close ? 'too_many_logins' : 'policy', 'PASS for a user the server refused', AUTH_FAILED, true, close);
+    return { ...this.refuse(close ? 'too_many_logins' : 'policy', 'PASS for a user the server refused', AUTH_FAILED, true, close), loginFailed: { user } };
   }
 
   private forward(e: Expected, secret: boolean | 'line'): ClientVerdict {
@@ -321,7 +323,7 @@ export class Pop3Session implements ProtocolSession {
    * A refusal. Its -ERR must answer the refused line in order: when replies
    * to earlier pipelined lines are still owed, it is queued behind them.
    */
-  private refuse(code: RefusalCode, reason: string, text: string | Buffer, secret: boolean, close = false): ClientVerdict {
+  private refuse(code: RefusalCode, reason: string, text: string | Buffer, secret: boolean, close = false): Extract<ClientVerdict, { kind: 'refuse' }> {
     const reply = typeof text === 'string' ? err(text) : text;
     const queued = !close && this.tracker.inject(reply);
     // Queued replies count as owed: a flood of refused lines behind a slow reply waits too.

@@ -192,7 +192,6 @@ export abstract class Conversation {
       if (fx.close) {
         // The failed AUTH's 535, then our 421: nothing after it reaches the client.
         out.push(TOO_MANY_LOGINS);
-        this.st = 'quit';
         return { toClient: out, close: true, ...(fx.loginFailed ? { loginFailed: fx.loginFailed } : {}), ...(notes.length > 0 ? { notes } : {}) };
       }
       this.drain(out, fx);
