@@ -296,7 +296,7 @@ export function buildLayered(layers: readonly ConfigLayer[], configFile: string 
   protocol.checkOptions?.(options);
   const syslogFacility = (v['syslogFacility'] as Facility | null) ?? protocol.defaultFacility ?? 'daemon';
   // The keys a protocol resolves when left unset are shown with the value in force.
-  const resolved: Record<string, OptionValue> = { protocol: protocol.name, maxLineLength: options.maxLineLength, lineEnding: options.lineEnding, syslogFacility };
+  const resolved: Record<string, OptionValue> = { protocol: protocol.name, maxLineLength: options.maxLineLength, lineEnding: options.lineEnding, syslogFacility, idleTimeout };
   const effective: EffectiveKey[] = [];
   for (const k of PLACE_KEYS) if (place[k] !== undefined) effective.push({ key: k, value: place[k]!, source: source[k]! });
   // In table order: the core's keys, then the protocol's.

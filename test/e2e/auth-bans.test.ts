@@ -77,7 +77,7 @@ describe('bans with the memory store (standalone, real Dovecot)', () => {
     expect(await pop3Login(w6.port, 'x', { header: mapped('::ffff:c633:6407') })).toContain('-ERR [AUTH]');
     expect(await pop3Login(w6.port, 'x', { header: h('198.51.100.7') })).toContain('-ERR [AUTH]');
     expect(await pop3Login(w6.port, 'x', { header: mapped('::ffff:c633:6407') })).toContain('-ERR [AUTH]');
-    await waitFor(() => w6.logs().includes('key=198.51.100.7:'), 'the IPv4 ban');
+    await waitFor(() => w6.logs().includes('key=198.51.100.7 '), 'the IPv4 ban');
     expect(await pop3Login(w6.port, 'secret', { header: h('198.51.100.7') })).toBe(BANNED_POP3);
   });
 

@@ -64,8 +64,8 @@ describe('many services in one process', () => {
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     try {
       const mine = (r: SyslogRecord) => r.program === 'protowrap' && r.pid === String(child.pid);
-      await rs.waitFor((r) => mine(r) && /^listening on .* protocol=pop3 .*service=pop3$/.test(r.msg), 'the pop3 listener');
-      await rs.waitFor((r) => mine(r) && /^listening on .* protocol=smtp .*service=mx$/.test(r.msg), 'the smtp listener');
+      await rs.waitFor((r) => mine(r) && /^listening on .* protocol=pop3 service=pop3 server=/.test(r.msg), 'the pop3 listener');
+      await rs.waitFor((r) => mine(r) && /^listening on .* protocol=smtp service=mx server=/.test(r.msg), 'the smtp listener');
 
       // POP3: a refused line (maxViolations 3 from the top level: the session goes on), then a real login.
       const p = await tcpClient(pop3Port);
@@ -102,7 +102,7 @@ describe('many services in one process', () => {
       expect(lines).toContainEqual(expect.stringMatching(/^refused client=127\.0\.0\.1 protocol=pop3 service=pop3 state=\S+ code=\S+ /));
       expect(lines).toContainEqual(expect.stringMatching(/^refused client=127\.0\.0\.1 protocol=smtp service=mx state=\S+ code=\S+ /));
       // logLevel 2 for pop3 only: its half-close lines are there, smtp's are not.
-      expect(lines).toContainEqual(expect.stringMatching(/ client=127\.0\.0\.1 protocol=pop3 service=pop3$/));
+      expect(lines).toContainEqual(expect.stringMatching(/ client=127\.0\.0\.1 protocol=pop3 service=pop3 session=[0-9a-f]{12}$/));
       expect(lines.filter((l) => l.includes('closed its side') && l.includes('service=mx'))).toEqual([]);
       // Every line about a client or a listener names the service it belongs to.
       const about = lines.filter((l) => l.includes('client=') || l.startsWith('listening on'));

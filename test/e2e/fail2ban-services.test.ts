@@ -96,7 +96,7 @@ describe('fail2ban filter and service=NAME', () => {
         .filter((l) => /^protowrap\[\d+\]: /.test(l))
         .map((l) => `Dec  1 12:00:00 testhost ${l}\n`)
         .join('');
-      expect(log).toMatch(/refused connection client=127\.0\.0\.2: 1 sessions open \(maxConnections\) service=pop\n/);
+      expect(log).toMatch(/refused connection client=127\.0\.0\.2 service=pop: 1 sessions open \(maxConnections\)\n/);
       const logFile = join(dir, 'protowrap.log');
       writeFileSync(logFile, log);
       const out = await new Promise<string>((res, rej) =>
@@ -104,10 +104,12 @@ describe('fail2ban filter and service=NAME', () => {
       );
       const rows = out.split('\n').filter((l) => l !== '').map((l) => ({ host: l.slice(0, l.indexOf(' ')), line: l.slice(l.indexOf(' ') + 1).replace(/^.*? protowrap\[\d+\]: /, '') }));
       expect(rows.map((r) => r.line)).toEqual([
-        'notice: closing client=127.0.0.2 protocol=pop3 service=pop: closed by protocol after a server reply',
+        // Each failed login counts (the close at maxLoginAttempts does not: its failures are counted already).
+        expect.stringMatching(/^warning: login failed client=127\.0\.0\.2 protocol=pop3 service=pop state=authorization user="alice" session=[0-9a-f]{12}$/),
+        expect.stringMatching(/^warning: login failed client=127\.0\.0\.2 protocol=pop3 service=pop state=authorization user="alice" session=[0-9a-f]{12}$/),
         expect.stringMatching(/^warning: refused client=127\.0\.0\.2 protocol=imap service=imap4 state=not_authenticated code=unknown_command /),
       ]);
-      expect(rows.map((r) => r.host)).toEqual([CLIENT, CLIENT]);
+      expect(rows.map((r) => r.host)).toEqual([CLIENT, CLIENT, CLIENT]);
     } finally {
       child.kill('SIGTERM');
       await exited;

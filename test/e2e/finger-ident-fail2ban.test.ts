@@ -62,8 +62,8 @@ describe('fail2ban and the finger and ident modes', () => {
     expect(await session(ident.port, '5 , 6\r\n')).toBe('5 , 6 : ERROR : UNKNOWN-ERROR\r\n');
     const logs = () => finger.logs() + ident.logs();
     await waitFor(() => logs().match(/session close client=127\.0\.0\.2/g)?.length === 4, 'four session close lines');
-    expect(logs()).toMatch(/closing client=127\.0\.0\.2 protocol=finger: server reply past maxReplyBytes/);
-    expect(logs()).toMatch(/closing client=127\.0\.0\.2 protocol=ident: server reply refused/);
+    expect(logs()).toMatch(/closing client=127\.0\.0\.2 protocol=finger session=[0-9a-f]{12}: server reply past maxReplyBytes/);
+    expect(logs()).toMatch(/closing client=127\.0\.0\.2 protocol=ident session=[0-9a-f]{12}: server reply refused/);
 
     const file = join(dir, 'protowrap.log');
     const lines = logs()

@@ -56,7 +56,7 @@ describe('http: inetd, xinetd, socket activation, piped', () => {
     const args = ['--protocol', 'http', '--connect', `127.0.0.1:${n.port}`, '--log-level', '3'];
     const ok = await runPiped(args, 'GET /index.html HTTP/1.0\r\nAuthorization: Basic c2VjcmV0LW9r\r\nCookie: session=cookie-secret\r\n\r\n');
     expect(ok.stdout.toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK/);
-    expect(ok.stderr).toMatch(/kept client=stdin protocol=http state=headers: Authorization <hidden>/);
+    expect(ok.stderr).toMatch(/kept client=stdin protocol=http state=headers session=[0-9a-f]{12}: Authorization <hidden>/);
     const bad = await runPiped(args, 'GET / HTTP/1.1\r\nHost: t\r\nAuthorization: Basic c2VjcmV0LWJhZA==\n\r\n');
     expect(bad.stdout.toString('latin1')).toMatch(/^HTTP\/1\.1 400 /);
     expect(bad.stderr).toMatch(/code=bare_lf reason="line ended with a bare LF, CRLF required" line="Authorization <hidden>"/);

@@ -149,7 +149,7 @@ describe('ident: replies from a real oidentd that break the grammar are replaced
     expect(raw.stdout.toString('latin1')).toBe('5,6:USERID:UNIX:ev\x1b[2Jil\r\n');
     const r = await runPiped(['-p', 'ident', '--connect', `127.0.0.1:${esc.port}`], '5 , 6\r\n');
     expect(r.stdout.toString('latin1')).toBe('5 , 6 : ERROR : UNKNOWN-ERROR\r\n');
-    expect(r.stderr).toMatch(/note client=stdin protocol=ident: server reply replaced by UNKNOWN-ERROR: reply control byte 0x1b in the user id/);
+    expect(r.stderr).toMatch(/note client=stdin protocol=ident session=[0-9a-f]{12}: server reply replaced by UNKNOWN-ERROR: reply control byte 0x1b in the user id/);
   });
 
   it('a reply line of 1224 bytes (a user id of 1200): past maxReplyLineLength, replaced; with a higher limit, past the RFC\'s 512', async () => {
