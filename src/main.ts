@@ -93,7 +93,7 @@ async function main(argv: readonly string[]): Promise<never> {
   const client = stdio.socket ? await prepareClient(stdio.socket, cfg, log, stdio.address, tlsCtx) : stdio;
   if (!client) return flushThenExit(log, ExitCode.ok);
   const session = new Session(client.channel, client.address, cfg, log, processHoldStore(cfg, log));
-  if (tlsCtx && tlsCtx.mode !== 'implicit') session.enableStartTls(tlsCtx);
+  if (tlsCtx) session.enableStartTls(tlsCtx);
   const stop = () => session.shutdown();
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

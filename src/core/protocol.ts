@@ -1,4 +1,5 @@
 import type { LineEnding } from './framer.js';
+import type { DataAnswer, DataOpened, DataRequest } from './data-channel.js';
 import type { ByteSource, HoldLimits, HoldStore } from './hold.js';
 import type { OptionTable, OptionValue } from './options.js';
 import type { ServerStarttlsContext, ServerStarttlsDialogue } from './server-starttls.js';
@@ -31,7 +32,10 @@ export type RefusalCode =
   | 'relay_denied'
   | 'too_many_recipients'
   | 'smuggling'
-  | 'no_storage';
+  | 'no_storage'
+  | 'telnet_iac'
+  | 'bounce'
+  | 'site_command';
 
 /** How much of a client line the log may show: all (false), the first word (true), nothing ('line'). */
 export type Secrecy = boolean | 'line';
@@ -89,6 +93,12 @@ export type ClientVerdict =
        * the client side to TLS under the running session.
        */
       readonly startTls?: boolean;
+      /**
+       * A data connection for the line (FTP PORT / EPRT): the shell opens a
+       * listener and calls dataOpened(); the line itself is normally kept
+       * (the protocol sends its own PORT / EPRT through the answer).
+       */
+      readonly data?: DataRequest;
     }
   | {
       readonly kind: 'refuse';
@@ -141,6 +151,20 @@ export interface ServerVerdict {
   readonly cancelRaw?: boolean;
   /** Close the session after toClient (e.g. IMAP login attempts exhausted: `* BYE`). */
   readonly close?: boolean;
+  /**
+   * The server refused credentials (a failed login, the event maxLoginAttempts counts):
+   * the shell logs `login_failed` and counts it toward maxAuthFailures. user: the name
+   * tried when the protocol saw one (never the secret), else null.
+   */
+  readonly loginFailed?: { readonly user: string | null };
+  /**
+   * A data connection the reply asks for (an FTP 227 / 229): the shell stops
+   * reading the server, opens a listener, calls dataOpened() (whose answer
+   * carries the rewritten reply), then judges `rest` as server bytes.
+   */
+  readonly data?: DataRequest;
+  /** With data: the bytes of the chunk after the reply, not yet judged. */
+  readonly rest?: Buffer;
 }
 
 /** Replies the wrapper itself may need to send, in the protocol's own form. */
@@ -150,6 +174,11 @@ export type WrapperReply = 'unavailable' | 'timeout' | 'too_many_violations' | '
 export interface SessionContext {
   /** Client address, normalised (v4-mapped IPv6 shown as IPv4); 'local' for pipes. */
   readonly clientAddress: string;
+  /**
+   * The address the client reached the wrapper at (the control socket's own
+   * end, normalised); absent for pipes and unix sockets.
+   */
+  readonly localAddress?: string;
   readonly maxLineLength: number;
   /**
    * TLS toward the client: 'none'; 'implicit' (the session runs inside TLS
@@ -217,6 +246,8 @@ export interface ProtocolSession {
    * reading on until the idle timeout.
    */
   stopOnServerEnd?(): boolean;
+  /** The shell opened (or failed to open) the data listener a verdict asked for. */
+  dataOpened?(result: DataOpened): DataAnswer;
   /** The session is over, however it ended: give back what the protocol holds (held bodies, their memory and disk). */
   close?(): void;
   /** The wrapper's own reply for an event, or undefined to say nothing. */

@@ -59,7 +59,7 @@ export class Listener {
         return;
       }
       const session = new Session(client.channel, client.address, this.cfg, this.log, this.holdStore);
-      if (this.tls && this.tls.mode !== 'implicit') session.enableStartTls(this.tls);
+      if (this.tls) session.enableStartTls(this.tls);
       this.sessions.add(session);
       void session.start().then(() => this.sessions.delete(session));
     });

@@ -17,6 +17,9 @@ import { proxyEncodable } from '../core/proxy-header.js';
 import { SessionTimers } from './session-timers.js';
 import { WriteRun } from './write-run.js';
 import type { SessionEnd, SessionResult } from './session-end.js';
+import { parsePortRange, type DataAnswer, type DataRequest } from '../core/data-channel.js';
+import { DataRelays } from './ftp-data.js';
+import { normaliseAddress } from './address.js';
 
 export type { SessionEnd, SessionResult } from './session-end.js';
 
@@ -89,6 +92,9 @@ export class Session implements FramerSink {
   private draining = false;
   private readonly lastForClient: Buffer[] = [];
   private drainTimer: NodeJS.Timeout | null = null;
+  /** FTP data connections (see ftp-data.ts), made on a protocol's first data request. */
+  private dataRelays: DataRelays | null = null;
+  private readonly localAddress: string | null;
 
   constructor(
     private client: Channel,
@@ -99,7 +105,9 @@ export class Session implements FramerSink {
     holdStore?: HoldStore,
   ) {
     this.done = new Promise((r) => (this.resolveDone = r));
-    const ctx = { clientAddress, maxLineLength: cfg.options.maxLineLength, tls: cfg.tls?.mode ?? 'none', piped: client.piped, ...(holdStore ? { holdStore } : {}) } as const;
+    const local = client.input instanceof Socket ? client.input.localAddress : undefined;
+    this.localAddress = local ? normaliseAddress(local) : null;
+    const ctx = { clientAddress, ...(this.localAddress ? { localAddress: this.localAddress } : {}), maxLineLength: cfg.options.maxLineLength, tls: cfg.tls?.mode ?? 'none', piped: client.piped, ...(holdStore ? { holdStore } : {}) } as const;
     this.proto = cfg.protocol.createSession(ctx, cfg.options);
     this.framer = new LineFramer(this, cfg.options.maxLineLength);
     this.tag = `client=${clientAddress} protocol=${cfg.protocol.name}`;
@@ -282,6 +290,7 @@ export class Session implements FramerSink {
           this.held = true;
           this.framer.pause();
         }
+        if (v.data) this.openData(v.data, null);
         if (v.startTls) {
           // Nothing more of this chunk is read: onClientData switches to TLS once it returns.
           this.tlsRequested = true;
@@ -369,7 +378,10 @@ export class Session implements FramerSink {
     c.input.on('close', () => this.onClientEof());
   }
 
-  /** Offer STARTTLS with this context (tls = starttls or require). */
+  /**
+   * The TLS context toward the client: STARTTLS is offered with it (tls =
+   * starttls or require), and FTP's PROT P data connections use it (any tls mode).
+   */
   enableStartTls(ctx: ClientTlsContext): void {
     this.tlsCtx = ctx;
   }
@@ -419,6 +431,10 @@ export class Session implements FramerSink {
   private onServerData(chunk: Buffer): void {
     this.timers.touch();
     this.bytesOut += chunk.length;
+    this.judgeServer(chunk);
+  }
+
+  private judgeServer(chunk: Buffer): void {
     if (this.upgrading) {
       // Nothing is owed to the client while it negotiates TLS (STARTTLS is only
       // accepted with no reply outstanding): such bytes are an injection.
@@ -449,6 +465,12 @@ export class Session implements FramerSink {
       else this.out.stream(v.stream);
     }
     if (v.maxLineLength !== undefined) this.framer.setMaxLineLength(v.maxLineLength);
+    if (v.data && !v.close) {
+      // The reply asked for a data listener: nothing after it is read until the protocol answered.
+      server.channel.pause();
+      this.openData(v.data, v.rest ?? Buffer.alloc(0));
+      return;
+    }
     if (v.close) {
       // The protocol's closing words (e.g. IMAP's BYE) are out already: nothing of the server may follow them.
       this.closeBoth('protocol_close', 'closed by protocol after a server reply', undefined, false);
@@ -458,13 +480,54 @@ export class Session implements FramerSink {
       this.framer.cancelRaw();
       this.holdAfterRaw = false;
     }
-    if (v.release && this.held) {
-      this.held = false;
-      this.framer.resume();
-      this.toServerRun.flush();
-      if (this.clientEof && !this.framer.isPaused && !this.closing) this.finishClientInput();
-      this.updateClientFlow();
-    }
+    if (v.release) this.releaseHeld();
+  }
+
+  private releaseHeld(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.framer.resume();
+    this.toServerRun.flush();
+    if (this.clientEof && !this.framer.isPaused && !this.closing) this.finishClientInput();
+    this.updateClientFlow();
+  }
+
+  /**
+   * A protocol's data request (FTP): the listener is opened, the protocol
+   * told (its answer: the rewritten 227 / 229, or the PORT / EPRT for the
+   * server), then `rest`, the server bytes after the reply that asked, are
+   * judged (and the server read again).
+   */
+  private openData(req: DataRequest, rest: Buffer | null): void {
+    this.dataRelays ??= new DataRelays({
+      clientAddress: this.clientAddress,
+      localAddress: this.localAddress,
+      serverEnds: () => {
+        const s = this.server?.channel.input;
+        return s instanceof Socket && s.remoteAddress && s.localAddress ? { remote: normaliseAddress(s.remoteAddress), local: normaliseAddress(s.localAddress) } : null;
+      },
+      portRange: typeof this.cfg.options.extra['pasvPortRange'] === 'string' ? parsePortRange(this.cfg.options.extra['pasvPortRange']) : null,
+      acceptTimeoutMs: ((this.cfg.options.extra['dataTimeout'] as number | undefined) ?? 30) * 1000,
+      tls: () => this.tlsCtx?.current ?? null,
+      log: (level, msg) => this.log.log(level, `${msg} ${this.tag}`),
+      wants: (n) => this.log.wants(n),
+      touch: () => this.timers.touch(),
+    });
+    void this.dataRelays.open(req).then((opened) => {
+      if (this.finished || this.closing) return;
+      const answer: DataAnswer = this.proto.dataOpened?.(opened) ?? {};
+      if (answer.note) this.log.log('warning', `${answer.note} ${this.tag}`);
+      for (const b of answer.toClient ?? []) this.toClient(b);
+      if (answer.toServer) {
+        for (const b of answer.toServer) this.toServerRun.add(b);
+        this.toServerRun.flush();
+      }
+      if (answer.release) this.releaseHeld();
+      if (rest !== null) {
+        if (rest.length > 0) this.judgeServer(rest);
+        if (!this.closing && !this.finished) this.server?.channel.resume();
+      }
+    });
   }
 
   private onServerEof(): void {
@@ -626,6 +689,7 @@ export class Session implements FramerSink {
     if (this.drainTimer) clearTimeout(this.drainTimer);
     // Held bodies (queued, being streamed, or still in the protocol) give back their memory, disk and descriptors.
     this.out.release();
+    this.dataRelays?.closeAll();
     this.proto.close?.();
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.client.destroy();

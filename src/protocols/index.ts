@@ -1,11 +1,12 @@
 import type { Protocol } from '../core/protocol.js';
+import { ftp } from './ftp/index.js';
 import { generic } from './generic.js';
 import { imap } from './imap/index.js';
 import { pop3 } from './pop3/index.js';
 import { smtp } from './smtp/index.js';
 
 /** The registry: one entry per protocol module. */
-const protocols: ReadonlyMap<string, Protocol> = new Map<string, Protocol>([[generic.name, generic], [pop3.name, pop3], [smtp.name, smtp], [imap.name, imap]]);
+const protocols: ReadonlyMap<string, Protocol> = new Map<string, Protocol>([[generic.name, generic], [pop3.name, pop3], [smtp.name, smtp], [imap.name, imap], [ftp.name, ftp]]);
 
 export function protocolNames(): string[] {
   return [...protocols.keys()];
