@@ -125,7 +125,7 @@ export class DataRelays {
   private passiveRelay(client: Socket, serverHost: string, serverPort: number, tls: boolean): void {
     const server = connect({ host: serverHost, port: serverPort, allowHalfOpen: true });
     server.pause();
-    this.relay(tls ? this.secure(client) : Promise.resolve(client), server, client, `client ${normaliseAddress(client.remoteAddress)} → server ${serverHost}:${serverPort}`);
+    this.relay(tls ? this.secure(client) : Promise.resolve(client), server, client, `client ${normaliseAddress(client.remoteAddress)} -> server ${serverHost}:${serverPort}`);
   }
 
   /** The server connected to the active-mode listener: the wrapper dials the client's validated address itself. */
@@ -139,7 +139,7 @@ export class DataRelays {
       client.once('connect', () => resolve(client));
       client.once('error', reject);
     });
-    this.relay(tls ? ready.then((s) => this.secure(s)) : ready, server, client, `server → client ${clientHost}:${clientPort}`);
+    this.relay(tls ? ready.then((s) => this.secure(s)) : ready, server, client, `server -> client ${clientHost}:${clientPort}`);
   }
 
   private secure(sock: Socket): Promise<Duplex> {

@@ -41,6 +41,9 @@ const CLOSING_AFTER_LOGINS = line('421 Too many failed logins, closing control c
 /** Features of a server's FEAT reply that the wrapper follows (RFC 2389); the rest are dropped. */
 const KNOWN_FEATURES: ReadonlySet<string> = new Set(['EPRT', 'EPSV', 'MDTM', 'MLST', 'PASV', 'SIZE', 'TVFS', 'UTF8']);
 
+/** Replies owed plus queued refusals; past it the client is read no more until the server answers. */
+export const MAX_QUEUED = 64;
+
 /** A name for the log's login_failed: at most this many bytes of it. */
 const USER_SHOWN = 64;
 
@@ -439,6 +442,9 @@ export class FtpSession implements ProtocolSession {
   private refuse(code: RefusalCode, reason: string, text: string | Buffer, secret = false): ClientVerdict {
     const reply = typeof text === 'string' ? line(text) : text;
     const queued = this.tracker.inject(reply);
-    return { kind: 'refuse', code, reason, ...(queued ? {} : { reply }), ...(secret ? { secret } : {}) };
+    // Queued replies count: a flood of refused lines behind a long transfer waits for its end.
+    const hold = queued && this.tracker.pending >= MAX_QUEUED;
+    if (hold) this.holding = true;
+    return { kind: 'refuse', code, reason, ...(queued ? {} : { reply }), ...(secret ? { secret } : {}), ...(hold ? { hold } : {}) };
   }
 }
