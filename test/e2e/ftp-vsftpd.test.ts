@@ -122,6 +122,9 @@ describe('ftp through the built wrapper in front of a real vsftpd', () => {
     expect(await cmd(c, 'SITE CHMOD 777 x\r\n', '530')).toContain('530');
     expect(await cmd(c, 'PASS nouser\r\n', '503')).toContain('503');
     await cmd(c, 'USER anonymous\r\n', '331');
+    // A refused password line (a control byte) is never logged, whatever the refusal.
+    expect(await cmd(c, 'PASS Zq9\x01secret\r\n', '501')).toContain('501');
+    expect(await cmd(c, 'Zq9stray\r\n', '500')).toContain('500');
     await cmd(c, 'PASS guest@example.org\r\n', '230');
     expect(await cmd(c, 'PORT 10,0,0,1,4,1\r\n', '500')).toBe('500 Illegal PORT command.\r\n');
     expect(await cmd(c, 'PORT 127,0,0,1,0,25\r\n', '500')).toBe('500 Illegal PORT command.\r\n');
@@ -138,6 +141,7 @@ describe('ftp through the built wrapper in front of a real vsftpd', () => {
     expect(w.logs()).toContain('code=bounce');
     expect(w.logs()).toContain('code=telnet_iac');
     expect(w.logs()).toContain('code=site_command');
+    expect(w.logs()).not.toContain('Zq9');
   });
 
   it('the same hostile PORT sent directly does reach vsftpd (what the wrapper stops)', async () => {
