@@ -114,6 +114,10 @@ describe('ftp command table: (state, line) → verdict', () => {
     ['ready', () => loggedIn(ftpDriver()), 'EPRT |1|192.0.2.7|70000|\r\n', 'bad_argument', '501'],
     ['ready', () => loggedIn(ftpDriver()), 'EPRT |1|192.0.2.7|2000\r\n', 'bad_argument', '501'],
     ['ready', () => loggedIn(ftpDriver()), 'MLSD\r\n', 'forward+hold'],
+    ['ready', () => loggedIn(ftpDriver()), 'PRET RETR a.txt\r\n', 'forward+hold'],
+    ['ready', () => loggedIn(ftpDriver()), 'PRET LIST\r\n', 'forward+hold'],
+    ['ready', () => loggedIn(ftpDriver()), 'PRET DELE a.txt\r\n', 'bad_argument', '501'],
+    ['ready', () => loggedIn(ftpDriver()), 'NOOP 1\r\n', 'bad_argument', '501'],
     ['ready', () => loggedIn(ftpDriver()), 'MDTM a.txt\r\n', 'forward+hold'],
     ['ready', () => loggedIn(ftpDriver()), 'SIZE a.txt\r\n', 'forward+hold'],
     ['ready', () => loggedIn(ftpDriver()), 'XPWD\r\n', 'forward+hold'],
@@ -291,6 +295,21 @@ describe('ftp passive mode: the 227 / 229 are the wrapper\'s', () => {
     expect(a.release).toBe(true);
   });
 
+  it('the server\'s own words are kept, only the address is the wrapper\'s (curl tests 1349-1392 match the text)', () => {
+    const d = loggedIn(ftpDriver());
+    d.client('EPSV\r\n');
+    d.server('229-Entering Passive Mode\r\n229 here (!!!40001!)\n');
+    const a = d.opened({ ok: true, kind: 'passive', host: '198.51.100.1', port: 50002 });
+    expect(Buffer.concat(a.toClient ?? []).toString()).toBe('229-Entering Passive Mode\r\n229 here (!!!50002!)\n');
+  });
+
+  it('a server that needs no login (230 greeting) is logged in', () => {
+    const d = ftpDriver();
+    d.server('230 Welcome, no login needed\r\n');
+    expect(d.session.state).toBe('ready');
+    expect(word(d.client('PWD\r\n'))).toBe('forward+hold');
+  });
+
   it('pasvAddress is what a 227 announces', () => {
     const d = loggedIn(ftpDriver({ pasvAddress: '203.0.113.9' }));
     d.client('PASV\r\n');
@@ -318,14 +337,17 @@ describe('ftp passive mode: the 227 / 229 are the wrapper\'s', () => {
     expect(a.release).toBe(true);
   });
 
-  it('a refused PASV reply passes as it is; a 227 without an address becomes 425', () => {
+  it('a refused PASV reply passes as it is, and so does a 227 without a usable address', () => {
     const d = loggedIn(ftpDriver());
     d.client('PASV\r\n');
     const v = d.server('500 no.\r\n');
     expect(d.shown(v, '')).toBe('500 no.\r\n');
     expect(v.release).toBe(true);
     d.client('PASV\r\n');
-    expect(d.shown(d.server('227 nothing here\r\n'), '')).toBe("425 Can't open data connection.\r\n");
+    expect(d.shown(d.server('227 nothing here\r\n'), '')).toBe('227 nothing here\r\n');
+    d.client('PASV\r\n');
+    // curl test 237: numbers over 255 are no address.
+    expect(d.shown(d.server('227 Entering Passiv Mode (1216,256,2,127,127,127)\r\n'), '')).toBe('227 Entering Passiv Mode (1216,256,2,127,127,127)\r\n');
   });
 
   it('PASV on an IPv6 control connection: 425, use EPSV', () => {
@@ -433,9 +455,9 @@ describe('ftp host-port grammars', () => {
     expect(typeof parsePortArg(b('1,2,3,4,5,1000'), 0, 14)).toBe('string');
     expect(parseEprtArg(b('|2|::1|21|'), 0, 10)).toEqual({ host: '::1', port: 21, family: 6 });
     expect(parseEprtArg(b('|1|::1|21|'), 0, 10)).toBe('bad address');
-    expect(parse227(b('227 Entering Passive Mode (10,1,2,3,4,5)'))).toEqual({ host: '10.1.2.3', port: 1029 });
-    expect(parse227(b('227 =10,1,2,3,4,5'))).toEqual({ host: '10.1.2.3', port: 1029 });
-    expect(parse229(b('229 Entering Extended Passive Mode (|||6446|)'))).toBe(6446);
+    expect(parse227(b('227 Entering Passive Mode (10,1,2,3,4,5)'))).toEqual({ host: '10.1.2.3', port: 1029, from: 27, to: 39 });
+    expect(parse227(b('227 =10,1,2,3,4,5'))).toEqual({ host: '10.1.2.3', port: 1029, from: 5, to: 17 });
+    expect(parse229(b('229 Entering Extended Passive Mode (|||6446|)'))).toEqual({ host: null, port: 6446, from: 39, to: 43 });
     expect(parse229(b('229 (|||0|)'))).toBeNull();
     expect(sameAddress('::ffff:192.0.2.7', '192.0.2.7')).toBe(true);
     expect(sameAddress('2001:db8::1', '2001:0db8:0:0:0:0:0:1')).toBe(true);

@@ -154,21 +154,29 @@ export function parseEprtArg(line: Uint8Array, from: number, to: number): HostPo
   return { host: af === 1 ? host : host.toLowerCase(), port, family: af === 1 ? 4 : 6 };
 }
 
+/** Where a reply names its address: text[from, to) is replaced by the wrapper's. */
+export interface ReplyAddress {
+  readonly host: string | null;
+  readonly port: number;
+  readonly from: number;
+  readonly to: number;
+}
+
 /** The h1,h2,h3,h4,p1,p2 of a 227 reply's text (RFC 959 section 4.1.2: anywhere in it; RFC 1123 4.1.2.6). */
-export function parse227(text: Buffer): { host: string; port: number } | null {
-  for (let i = 0; i < text.length; i++) {
-    if (DIGIT[text[i]!] !== 1 || (i > 0 && DIGIT[text[i - 1]!] === 1)) continue;
+export function parse227(text: Buffer): ReplyAddress | null {
+  for (let i = 4; i < text.length; i++) {
+    if (DIGIT[text[i]!] !== 1 || DIGIT[text[i - 1]!] === 1) continue;
     let j = i;
     while (j < text.length && (DIGIT[text[j]!] === 1 || text[j] === 0x2c)) j++;
     const hp = parsePortArg(text, i, j);
-    if (typeof hp !== 'string') return { host: hp.host, port: hp.port };
+    if (typeof hp !== 'string') return { host: hp.host, port: hp.port, from: i, to: j };
     i = j;
   }
   return null;
 }
 
-/** The port of a 229 reply: "(<d><d><d>port<d>)" (RFC 2428 section 3). */
-export function parse229(text: Buffer): number | null {
+/** The port of a 229 reply: "(<d><d><d>port<d>)" (RFC 2428 section 3); from/to bound the port's digits. */
+export function parse229(text: Buffer): ReplyAddress | null {
   const open = text.indexOf(0x28);
   if (open < 0) return null;
   const close = text.indexOf(0x29, open);
@@ -176,15 +184,17 @@ export function parse229(text: Buffer): number | null {
   const d = text[open + 1]!;
   if (d < 33 || d > 126 || text[open + 2] !== d || text[open + 3] !== d || text[close - 1] !== d) return null;
   const port = decimal(text, open + 4, close - 1, 5);
-  return port >= 1 && port <= 65535 ? port : null;
+  return port >= 1 && port <= 65535 ? { host: null, port, from: open + 4, to: close - 1 } : null;
 }
 
-export function reply227(host: string, port: number): Buffer {
-  return Buffer.from(`227 Entering Passive Mode (${host.split('.').join(',')},${port >> 8},${port & 0xff}).\r\n`);
-}
-
-export function reply229(port: number): Buffer {
-  return Buffer.from(`229 Entering Extended Passive Mode (|||${port}|)\r\n`);
+/**
+ * The server's reply with its address replaced by the wrapper's, every
+ * other byte as the server wrote it (its words, its line endings, a
+ * multi-line form): a 227's h1,h2,h3,h4,p1,p2, a 229's port.
+ */
+export function rewriteReply(text: Buffer, at: ReplyAddress, host: string | null, port: number): Buffer {
+  const addr = host === null ? String(port) : `${host.split('.').join(',')},${port >> 8},${port & 0xff}`;
+  return Buffer.concat([text.subarray(0, at.from), Buffer.from(addr, 'latin1'), text.subarray(at.to)]);
 }
 
 /** The wrapper's own PORT (IPv4) or EPRT toward the server, naming its listener. */

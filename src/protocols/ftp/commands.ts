@@ -155,6 +155,16 @@ const opts: ArgCheck = (l, s, e) => {
   return 'OPTS UTF8 or OPTS MLST expected';
 };
 
+/** PRET <transfer command> [args]: the verb must be one of the transfers. */
+const pret: ArgCheck = (l, s, e) => {
+  if (l[s] !== SP || e - s < 2) return 'transfer command expected';
+  let i = s + 1;
+  while (i < e && l[i] !== SP) i++;
+  const verb = word(l, s, i, 4);
+  if (verb === null || !['RETR', 'STOR', 'APPE', 'STOU', 'LIST', 'NLST', 'MLSD'].includes(verb)) return 'transfer command expected';
+  return rest(l, i, e, true);
+};
+
 /** Every state but closing: QUIT is always legal. */
 const ALWAYS: ReadonlySet<FtpState> = new Set(['login', 'password', 'account', 'ready', 'rename', 'restart']);
 const LOGIN: ReadonlySet<FtpState> = new Set(['login']);
@@ -224,6 +234,8 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
     spec('LIST', 'transfer', READY, optional),
     spec('NLST', 'transfer', READY, optional),
     spec('MLSD', 'transfer', READY, optional),
+    // PRET (drftpd; curl --ftp-pret): the transfer command to come, announced before PASV.
+    spec('PRET', 'plain', READY_OR_RESTART, pret),
     // Would change the session under the wrapper: REIN (back to before login, and out of TLS,
     // RFC 4217 section 13), CCC (the control channel back to plaintext), and the RFC 2228
     // security exchanges the wrapper cannot read (ADAT, MIC, CONF, ENC).

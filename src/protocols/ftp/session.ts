@@ -3,7 +3,7 @@ import type { DataAnswer, DataOpened, DataRequest } from '../../core/data-channe
 import type { LineEnding } from '../../core/framer.js';
 import type { ClientVerdict, ProtocolOptions, ProtocolSession, RefusalCode, Secrecy, ServerVerdict, WrapperReply } from '../../core/protocol.js';
 import { checkLine } from '../generic.js';
-import { activeCommand, addressBytes, ipv4Bytes, parse227, parse229, parseEprtArg, parsePortArg, reply227, reply229, sameAddress } from './address.js';
+import { activeCommand, addressBytes, ipv4Bytes, parse227, parse229, parseEprtArg, parsePortArg, rewriteReply, sameAddress, type ReplyAddress } from './address.js';
 import { COMMANDS, LOGGED_IN_STATES, MAX_VERB, type CommandKind, type FtpState } from './commands.js';
 import { ReplyTracker, type Expected, type ReplyEvent } from './replies.js';
 
@@ -84,7 +84,7 @@ export class FtpSession implements ProtocolSession {
   private protP = false;
   private epsvAll = false;
   /** The PASV / EPSV or PORT / EPRT waiting for the shell's listener. */
-  private pendingData: { kind: 'pasv' | 'epsv' } | { kind: 'active'; eprt: boolean } | null = null;
+  private pendingData: { kind: 'pasv' | 'epsv'; text: Buffer; at: ReplyAddress } | { kind: 'active'; eprt: boolean } | null = null;
 
   constructor(
     private readonly options: ProtocolOptions,
@@ -286,11 +286,8 @@ export class FtpSession implements ProtocolSession {
         data = req;
         break;
       }
-      // Not a passive-mode reply (a 4xx / 5xx, or one without an address): as it came, or 425.
-      const kind = last.expected!.kind;
-      const broken = (kind === 'pasv' && last.code === 227) || (kind === 'epsv' && last.code === 229);
-      if (broken) toClient.push(NO_DATA);
-      else if (last.text) toClient.push(last.text);
+      // Not a passive-mode reply (a 4xx / 5xx, or a 227 / 229 without a usable address): as it came.
+      if (last.text) toClient.push(last.text);
       toClient.push(...this.tracker.flushInjected());
     }
     const release = this.takeRelease();
@@ -307,21 +304,11 @@ export class FtpSession implements ProtocolSession {
   private passiveRequest(ev: ReplyEvent): DataRequest | null {
     const kind = ev.expected?.kind;
     if (!ev.text || ev.preliminary) return null;
-    if (kind === 'pasv' && ev.code === 227) {
-      const hp = parse227(ev.text);
-      if (!hp) return null;
-      this.pendingData = { kind: 'pasv' };
-      this.heldFor = 'data';
-      return { kind: 'passive', serverHost: hp.host, serverPort: hp.port, tls: this.protP };
-    }
-    if (kind === 'epsv' && ev.code === 229) {
-      const port = parse229(ev.text);
-      if (port === null) return null;
-      this.pendingData = { kind: 'epsv' };
-      this.heldFor = 'data';
-      return { kind: 'passive', serverHost: null, serverPort: port, tls: this.protP };
-    }
-    return null;
+    const at = kind === 'pasv' && ev.code === 227 ? parse227(ev.text) : kind === 'epsv' && ev.code === 229 ? parse229(ev.text) : null;
+    if (!at || (kind !== 'pasv' && kind !== 'epsv')) return null;
+    this.pendingData = { kind, text: ev.text, at };
+    this.heldFor = 'data';
+    return { kind: 'passive', serverHost: at.host, serverPort: at.port, tls: this.protP };
   }
 
   dataOpened(result: DataOpened): DataAnswer {
@@ -339,7 +326,7 @@ export class FtpSession implements ProtocolSession {
     if (!result.ok) return this.dataFailed(result.reason);
     this.heldFor = null;
     this.holding = false;
-    const reply = pending.kind === 'pasv' ? reply227(this.announced, result.port) : reply229(result.port);
+    const reply = rewriteReply(pending.text, pending.at, pending.kind === 'pasv' ? this.announced : null, result.port);
     return { toClient: [reply, ...this.tracker.flushInjected()], release: true };
   }
 
@@ -370,6 +357,10 @@ export class FtpSession implements ProtocolSession {
     if (!e || ev.preliminary) return null;
     const ok = ev.code >= 200 && ev.code < 300;
     switch (e.kind) {
+      case 'greeting':
+        // A server that needs no login greets with 230 (curl takes it so too).
+        if (ev.code === 230) this.phase = 'ready';
+        return null;
       case 'user':
         this.phase = ev.code === 331 ? 'password' : ev.code === 332 ? 'account' : ok ? 'ready' : 'login';
         if (this.phase === 'login') this.user = null;
@@ -396,7 +387,6 @@ export class FtpSession implements ProtocolSession {
       case 'plain':
         if (e.all && ok) this.epsvAll = true;
         return null;
-      case 'greeting':
       case 'quit':
       case 'port':
       case 'eprt':
