@@ -133,11 +133,14 @@ describe('ftp through the built wrapper in front of a real vsftpd', () => {
     expect(await cmd(c, 'SITE EXEC /bin/sh\r\n', '500')).toBe('500 Unknown SITE command.\r\n');
     expect(await cmd(c, '\xff\xf4\xff\xf2\xff\xffSTAT\r\n', '500')).toBe('500 Telnet commands are not accepted.\r\n');
     expect(await cmd(c, 'RNTO x\r\n', '503')).toContain('503');
+    // The line limit: 512 octets with CRLF pass, 513 do not.
+    expect(await cmd(c, `CWD ${'a'.repeat(507)}\r\n`, '500')).toBe('500 Command line too long.\r\n');
+    expect(await cmd(c, `CWD ${'b'.repeat(506)}\r\n`, '550')).toContain('550');
     expect(await cmd(c, 'NOOP\r\n', '200')).toContain('200');
     c.send('QUIT\r\n');
     await c.closed;
-    const got = (await waitFor(() => vs.commands().length >= start + 4, 'QUIT in the vsftpd log'), vs.commands().slice(start));
-    expect(got).toEqual(['USER anonymous', 'PASS <password>', 'NOOP', 'QUIT']);
+    const got = (await waitFor(() => vs.commands().length >= start + 5, 'QUIT in the vsftpd log'), vs.commands().slice(start));
+    expect(got).toEqual(['USER anonymous', 'PASS <password>', `CWD ${'b'.repeat(506)}`, 'NOOP', 'QUIT']);
     expect(w.logs()).toContain('code=bounce');
     expect(w.logs()).toContain('code=telnet_iac');
     expect(w.logs()).toContain('code=site_command');
