@@ -1,7 +1,9 @@
 import { connect, createServer, Socket, type Server } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import type { Duplex } from 'node:stream';
-import type { DataOpened, DataRequest } from '../core/data-channel.js';
+import { parsePortRange, type DataOpened, type DataRequest } from '../core/data-channel.js';
+import type { ProtocolOptions } from '../core/protocol.js';
+import type { Logger } from '../log/logger.js';
 import { sameAddress } from '../protocols/ftp/address.js';
 import { normaliseAddress } from './address.js';
 import { acceptTls } from './tls.js';
@@ -117,7 +119,9 @@ export class DataRelays {
       sock.on('error', () => {});
       onConnection(sock);
     });
-    server.on('error', () => this.closePending());
+    server.on('error', () => {
+      if (this.pending?.server === server) this.closePending();
+    });
     return { ok: true, kind, host, port };
   }
 
@@ -237,4 +241,38 @@ async function bindInRange(server: Server, host: string, range: readonly [number
     if (port !== null) return port;
   }
   return null;
+}
+
+/** What a session tells its data relays about itself. */
+export interface SessionSide {
+  readonly clientAddress: string;
+  readonly localAddress: string | null;
+  /** The server connection's input (a socket for a TCP server), or null before it is up. */
+  server(): unknown;
+  /** pasvPortRange and dataTimeout come from the protocol's options. */
+  readonly options: ProtocolOptions;
+  tls(): SecureContext | null;
+  readonly log: Logger;
+  /** The session's "client=… protocol=…" for log lines. */
+  readonly tag: string;
+  touch(): void;
+}
+
+/** The data relays of one session (made on the protocol's first data request). */
+export function sessionDataRelays(o: SessionSide): DataRelays {
+  const range = o.options.extra['pasvPortRange'];
+  return new DataRelays({
+    clientAddress: o.clientAddress,
+    localAddress: o.localAddress,
+    serverEnds: () => {
+      const s = o.server();
+      return s instanceof Socket && s.remoteAddress && s.localAddress ? { remote: normaliseAddress(s.remoteAddress), local: normaliseAddress(s.localAddress) } : null;
+    },
+    portRange: typeof range === 'string' ? parsePortRange(range) : null,
+    acceptTimeoutMs: ((o.options.extra['dataTimeout'] as number | undefined) ?? 30) * 1000,
+    tls: o.tls,
+    log: (level, msg) => o.log.log(level, `${msg} ${o.tag}`),
+    wants: (n) => o.log.wants(n),
+    touch: o.touch,
+  });
 }

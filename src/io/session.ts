@@ -17,8 +17,8 @@ import { proxyEncodable } from '../core/proxy-header.js';
 import { SessionTimers } from './session-timers.js';
 import { WriteRun } from './write-run.js';
 import type { SessionEnd, SessionResult } from './session-end.js';
-import { parsePortRange, type DataAnswer, type DataRequest } from '../core/data-channel.js';
-import { DataRelays } from './ftp-data.js';
+import type { DataAnswer, DataRequest } from '../core/data-channel.js';
+import { sessionDataRelays, type DataRelays } from './ftp-data.js';
 import { normaliseAddress } from './address.js';
 
 export type { SessionEnd, SessionResult } from './session-end.js';
@@ -499,18 +499,14 @@ export class Session implements FramerSink {
    * judged (and the server read again).
    */
   private openData(req: DataRequest, rest: Buffer | null): void {
-    this.dataRelays ??= new DataRelays({
+    this.dataRelays ??= sessionDataRelays({
       clientAddress: this.clientAddress,
       localAddress: this.localAddress,
-      serverEnds: () => {
-        const s = this.server?.channel.input;
-        return s instanceof Socket && s.remoteAddress && s.localAddress ? { remote: normaliseAddress(s.remoteAddress), local: normaliseAddress(s.localAddress) } : null;
-      },
-      portRange: typeof this.cfg.options.extra['pasvPortRange'] === 'string' ? parsePortRange(this.cfg.options.extra['pasvPortRange']) : null,
-      acceptTimeoutMs: ((this.cfg.options.extra['dataTimeout'] as number | undefined) ?? 30) * 1000,
+      server: () => this.server?.channel.input ?? null,
+      options: this.cfg.options,
       tls: () => this.tlsCtx?.current ?? null,
-      log: (level, msg) => this.log.log(level, `${msg} ${this.tag}`),
-      wants: (n) => this.log.wants(n),
+      log: this.log,
+      tag: this.tag,
       touch: () => this.timers.touch(),
     });
     void this.dataRelays.open(req).then((opened) => {
