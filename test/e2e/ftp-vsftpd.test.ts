@@ -220,6 +220,19 @@ describe('ftp data listeners: bounds', () => {
     }
   });
 
+  it('pasvAddress: the 227 announces it (in vsftpd\'s own words), the 229 only the port', async () => {
+    const w = await startStandalone(['--protocol', 'ftp', '--connect', `127.0.0.1:${vs.port}`, '--pasv-address', '203.0.113.9']);
+    try {
+      const c = await anonymous(w.port);
+      expect(await cmd(c, 'PASV\r\n', '227')).toMatch(/^227 Entering Passive Mode \(203,0,113,9,\d+,\d+\)\.\r\n$/);
+      expect(await cmd(c, 'EPSV\r\n', '229')).toMatch(/^229 Entering Extended Passive Mode \(\|\|\|\d+\|\)\r\n$/);
+      c.send('QUIT\r\n');
+      await c.closed;
+    } finally {
+      await w.stop();
+    }
+  });
+
   it('pasvPortRange: the listener takes a port of the range; a range with no free port gives 425', async () => {
     const p = await freePort();
     const w = await startStandalone(['--protocol', 'ftp', '--connect', `127.0.0.1:${vs.port}`, '--pasv-port-range', `${p}-${p}`]);

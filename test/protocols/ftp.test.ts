@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parse227, parse229, parseEprtArg, parsePortArg, sameAddress } from '../../src/protocols/ftp/address.js';
+import { REPLY_LINE_MAX } from '../../src/protocols/ftp/replies.js';
 import { MAX_QUEUED } from '../../src/protocols/ftp/session.js';
 import { ftpDriver, loggedIn, replyOf, word, type Driver } from './ftp.harness.js';
 
@@ -326,6 +327,19 @@ describe('ftp passive mode: the 227 / 229 are the wrapper\'s', () => {
     expect(v.rest?.toString()).toBe('150 x\r\n');
     const a = d.opened({ ok: true, kind: 'passive', host: '198.51.100.1', port: 50002 });
     expect(Buffer.concat(a.toClient ?? []).toString()).toBe('229 Entering Extended Passive Mode (|||50002|)\r\n');
+  });
+
+  it('a reply the wrapper must see whole is bounded: a 227 line is cut at REPLY_LINE_MAX, still a line', () => {
+    const d = loggedIn(ftpDriver());
+    d.client('PASV\r\n');
+    const long = `227 ${'x'.repeat(2000)} (127,0,0,1,4,1)\r\n`;
+    const v = d.server(long);
+    // The address lay past the cut: no data request; what the client gets is one line of REPLY_LINE_MAX bytes.
+    expect(v.data).toBeUndefined();
+    const shown = d.shown(v, '');
+    expect(shown.length).toBe(REPLY_LINE_MAX);
+    expect(shown.endsWith('\r\n')).toBe(true);
+    expect(v.release).toBe(true);
   });
 
   it('a listener that cannot be opened: 425', () => {
