@@ -39,10 +39,11 @@ interface Relay {
  * protocol's DataRequest. The real server usually sits on loopback, so its
  * own 227 / 229 address means nothing to the client, and a PORT toward it
  * would name an address it must not trust. So every data connection goes
- * through the wrapper: passive, a listener toward the client (pasvPortRange,
- * bound to the control connection's local address) that accepts one
- * connection from the control client's address only, within
- * dataTimeout, and relays it to the server's data port; active, a
+ * through the wrapper: passive, the server's data port is reached first,
+ * then a listener toward the client (pasvPortRange, bound to the control
+ * connection's local address) accepts one connection from the control
+ * client's address only, within dataTimeout, and relays it to that
+ * server connection; active, a
  * listener toward the server (its PORT names it) that accepts one
  * connection from the server, and a connection the wrapper makes itself to
  * the client's validated address. Bytes are relayed unchanged, with
@@ -51,7 +52,9 @@ interface Relay {
  * old one) and MAX_DATA_RELAYS relays run.
  */
 export class DataRelays {
-  private pending: { server: Server; timer: NodeJS.Timeout } | null = null;
+  private pending: { server: Server; timer: NodeJS.Timeout; dataSocket: Socket | null } | null = null;
+  /** Counts requests: an answer to an older one (still dialling when a newer came) is dropped. */
+  private generation = 0;
   private readonly relays = new Set<Relay>();
   private closed = false;
 
@@ -59,6 +62,7 @@ export class DataRelays {
 
   async open(req: DataRequest): Promise<DataOpened> {
     this.closePending();
+    const gen = ++this.generation;
     if (this.closed) return { ok: false, kind: req.kind, reason: 'session closed' };
     const ends = this.env.serverEnds();
     if (req.tls && !this.env.tls()) return { ok: false, kind: req.kind, reason: 'PROT P without a TLS context' };
@@ -66,7 +70,21 @@ export class DataRelays {
       const host = this.env.localAddress;
       if (!host) return { ok: false, kind: 'passive', reason: 'no local address to listen on' };
       const serverHost = ends?.remote ?? req.serverHost ?? '127.0.0.1';
-      return this.listen('passive', host, this.env.portRange, this.env.clientAddress, (sock) => this.passiveRelay(sock, serverHost, req.serverPort, req.tls));
+      // The server's data port is reached first: a port that cannot be reached is a 425 to
+      // the PASV / EPSV (a client then tries the other one), not a data connection that dies.
+      let dataSocket: Socket;
+      try {
+        dataSocket = await dialData(serverHost, req.serverPort, this.env.acceptTimeoutMs);
+      } catch (e) {
+        return { ok: false, kind: 'passive', reason: `server data port ${serverHost}:${req.serverPort}: ${(e as Error).message}` };
+      }
+      if (this.closed || gen !== this.generation) {
+        dataSocket.destroy();
+        return { ok: false, kind: 'passive', reason: 'superseded' };
+      }
+      const opened = await this.listen('passive', host, this.env.portRange, this.env.clientAddress, (sock) => this.passiveRelay(sock, dataSocket, req.tls), dataSocket);
+      if (!opened.ok) dataSocket.destroy();
+      return opened;
     }
     const host = ends?.local ?? '127.0.0.1';
     const peer = ends?.remote ?? '127.0.0.1';
@@ -86,9 +104,17 @@ export class DataRelays {
     this.pending = null;
     clearTimeout(p.timer);
     p.server.close();
+    p.dataSocket?.destroy();
   }
 
-  private async listen(kind: 'passive' | 'active', host: string, range: readonly [number, number] | null, peer: string, onConnection: (sock: Socket) => void): Promise<DataOpened> {
+  private async listen(
+    kind: 'passive' | 'active',
+    host: string,
+    range: readonly [number, number] | null,
+    peer: string,
+    onConnection: (sock: Socket) => void,
+    dataSocket: Socket | null = null,
+  ): Promise<DataOpened> {
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
     const port = await bindInRange(server, host, range);
     if (port === null) return { ok: false, kind, reason: range ? `no free port in ${range[0]}-${range[1]} on ${host}` : `cannot listen on ${host}` };
@@ -101,7 +127,7 @@ export class DataRelays {
       this.env.log('notice', `data listener ${host}:${port} (${kind}) closed: no connection in ${this.env.acceptTimeoutMs / 1000} s`);
       this.closePending();
     }, this.env.acceptTimeoutMs);
-    this.pending = { server, timer };
+    this.pending = { server, timer, dataSocket };
     server.on('connection', (sock) => {
       const from = normaliseAddress(sock.remoteAddress);
       if (!sameAddress(from, peer)) {
@@ -114,7 +140,8 @@ export class DataRelays {
         sock.destroy();
         return;
       }
-      // One connection per listener.
+      // One connection per listener; the server's data socket now belongs to the relay.
+      if (this.pending) this.pending.dataSocket = null;
       this.closePending();
       sock.on('error', () => {});
       onConnection(sock);
@@ -125,11 +152,9 @@ export class DataRelays {
     return { ok: true, kind, host, port };
   }
 
-  /** A client connected to a passive listener: TLS first (PROT P), then the server's data port. */
-  private passiveRelay(client: Socket, serverHost: string, serverPort: number, tls: boolean): void {
-    const server = connect({ host: serverHost, port: serverPort, allowHalfOpen: true });
-    server.pause();
-    this.relay(tls ? this.secure(client) : Promise.resolve(client), server, client, `client ${normaliseAddress(client.remoteAddress)} -> server ${serverHost}:${serverPort}`);
+  /** A client connected to a passive listener: TLS first (PROT P), then relayed to the server's data socket. */
+  private passiveRelay(client: Socket, server: Socket, tls: boolean): void {
+    this.relay(tls ? this.secure(client) : Promise.resolve(client), server, client, `client ${normaliseAddress(client.remoteAddress)} -> server ${server.remoteAddress ?? '?'}:${server.remotePort ?? '?'}`);
   }
 
   /** The server connected to the active-mode listener: the wrapper dials the client's validated address itself. */
@@ -213,6 +238,29 @@ function pipeBoth(a: Duplex, b: Duplex, touch: () => void, done: () => void): vo
     });
     from.pipe(to);
   }
+}
+
+/** Connects to a server's data port (paused until a relay reads it); rejects on an error or after timeoutMs. */
+function dialData(host: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host, port, allowHalfOpen: true });
+    sock.pause();
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`no connection in ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    sock.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new Error(e.code ?? e.message));
+    });
+    sock.once('connect', () => {
+      clearTimeout(timer);
+      sock.removeAllListeners('error');
+      // Until a relay takes it: an error (the server gave up) only ends it.
+      sock.on('error', () => {});
+      resolve(sock);
+    });
+  });
 }
 
 /** Listens on host at a port from range (a random start, then the next ones), or any free port. */

@@ -21,16 +21,23 @@ interface Sink {
   /** Bytes each accepted connection sent, once it ended. */
   readonly got: Buffer[];
   readonly sockets: Socket[];
+  /** Bytes received so far, per accepted connection. */
+  readonly live: number[];
 }
 
 /** A data port that records what it receives and answers `reply` then ends, when the peer ended. */
 async function sink(reply = Buffer.alloc(0)): Promise<Sink> {
   const got: Buffer[] = [];
   const sockets: Socket[] = [];
+  const live: number[] = [];
   const server: Server = createServer({ allowHalfOpen: true }, (s) => {
-    sockets.push(s);
+    const idx = sockets.push(s) - 1;
+    live[idx] = 0;
     const parts: Buffer[] = [];
-    s.on('data', (b: Buffer) => parts.push(b));
+    s.on('data', (b: Buffer) => {
+      parts.push(b);
+      live[idx]! += b.length;
+    });
     s.on('end', () => {
       got.push(Buffer.concat(parts));
       s.end(reply);
@@ -42,7 +49,7 @@ async function sink(reply = Buffer.alloc(0)): Promise<Sink> {
     for (const s of sockets) s.destroy();
     server.close();
   });
-  return { port: (server.address() as AddressInfo).port, got, sockets };
+  return { port: (server.address() as AddressInfo).port, got, sockets, live };
 }
 
 function env(over: Partial<DataEnv> = {}): DataEnv & { lines: string[] } {
@@ -106,9 +113,11 @@ describe('ftp data relay (passive)', () => {
     const r = relays(e);
     const o = await r.open({ kind: 'passive', serverHost: null, serverPort: s.port, tls: false });
     const port = o.ok ? o.port : 0;
-    expect((await transfer(port, Buffer.alloc(0), '127.0.0.2')).length).toBe(0);
+    expect((await transfer(port, Buffer.from('stolen?'), '127.0.0.2')).length).toBe(0);
     expect(e.lines.some((l) => l.startsWith(`refused data connection from 127.0.0.2 to 127.0.0.1:${port}`))).toBe(true);
-    expect(s.sockets.length).toBe(0);
+    // The server's data port was reached before the listener opened; the thief's bytes never got there.
+    expect(s.sockets.length).toBe(1);
+    expect(s.live[0]).toBe(0);
     expect((await transfer(port, Buffer.alloc(0))).toString()).toBe('listing\r\n');
     await expect(transfer(port, Buffer.alloc(0))).rejects.toThrow(/ECONNREFUSED/);
   });
@@ -139,13 +148,16 @@ describe('ftp data relay (passive)', () => {
       const o = await r.open({ kind: 'passive', serverHost: null, serverPort: s.port, tls: false });
       const c = connect({ host: '127.0.0.1', port: o.ok ? o.port : 0 });
       c.on('error', () => {});
+      c.write('x');
       open.push(c);
-      await waitFor(() => s.sockets.length === i + 1, `relay ${i + 1}`);
+      await waitFor(() => s.live[i] === 1, `relay ${i + 1}`);
     }
     cleanup.push(() => open.forEach((c) => c.destroy()));
     const o = await r.open({ kind: 'passive', serverHost: null, serverPort: s.port, tls: false });
     expect((await transfer(o.ok ? o.port : 0, Buffer.from('x'))).length).toBe(0);
-    expect(s.sockets.length).toBe(MAX_DATA_RELAYS);
+    // The fifth listener's server connection got nothing: its client was dropped.
+    expect(s.live.slice(0, MAX_DATA_RELAYS)).toEqual(new Array(MAX_DATA_RELAYS).fill(1));
+    expect(s.live[MAX_DATA_RELAYS]).toBe(0);
     // closeAll ends every relay.
     r.closeAll();
     await waitFor(() => s.sockets.every((x) => x.destroyed || x.readableEnded), 'the relays closed');
@@ -160,6 +172,14 @@ describe('ftp data relay (passive)', () => {
     const r2 = relays(env({ portRange: [p, p] }));
     const o2 = await r2.open({ kind: 'passive', serverHost: null, serverPort: s.port, tls: false });
     expect(o2.ok).toBe(false);
+  });
+
+  it('the server\'s data port is reached before the listener opens: an unreachable one is no listener', async () => {
+    const r = relays(env());
+    const dead = await freePort();
+    const o = await r.open({ kind: 'passive', serverHost: null, serverPort: dead, tls: false });
+    expect(o.ok).toBe(false);
+    expect(!o.ok && o.reason).toContain('ECONNREFUSED');
   });
 
   it('no local address (a piped session) or PROT P without a TLS context: not opened', async () => {
