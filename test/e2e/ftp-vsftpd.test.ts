@@ -147,6 +147,24 @@ describe('ftp through the built wrapper in front of a real vsftpd', () => {
     expect(w.logs()).not.toContain('Zq9');
   });
 
+  it('sequences follow vsftpd\'s replies: EPSV ALL locks out PASV and PORT, REST\'s 350 allows only the transfer, RNFR\'s 350 only RNTO', async () => {
+    const start = vs.commands().length;
+    const c = await anonymous(w.port);
+    expect(await cmd(c, 'EPSV ALL\r\n', '200')).toContain('200');
+    expect(await cmd(c, 'PASV\r\n', '503')).toBe('503 EPSV ALL in effect: use EPSV.\r\n');
+    expect(await cmd(c, 'PORT 127,0,0,1,40,1\r\n', '503')).toContain('503');
+    expect(await cmd(c, 'REST 5\r\n', '350')).toContain('350');
+    expect(await cmd(c, 'DELE up/x\r\n', '503')).toBe('503 Bad sequence of commands.\r\n');
+    // REST 0 (a client probing REST STREAM) restarts nothing: the session is back to normal.
+    expect(await cmd(c, 'REST 0\r\n', '350')).toContain('350');
+    expect(await cmd(c, 'RNFR pub/a.txt\r\n', '350')).toContain('350');
+    expect(await cmd(c, 'MKD up/y\r\n', '503')).toBe('503 Bad sequence of commands.\r\n');
+    c.send('QUIT\r\n');
+    await c.closed;
+    await waitFor(() => vs.commands().slice(start).includes('QUIT'), 'QUIT in the vsftpd log');
+    expect(vs.commands().slice(start)).toEqual(['USER anonymous', 'PASS <password>', 'EPSV ALL', 'REST 5', 'REST 0', 'RNFR pub/a.txt', 'QUIT']);
+  });
+
   it('the same hostile PORT sent directly does reach vsftpd (what the wrapper stops)', async () => {
     const c = await anonymous(vs.port);
     await cmd(c, 'PORT 10,0,0,1,4,1\r\n', '500');

@@ -131,7 +131,9 @@ describe('ftp command table: (state, line) → verdict', () => {
     ['restart', restarting, 'PASV\r\n', 'forward+hold'],
     ['restart', restarting, 'TYPE I\r\n', 'forward+hold'],
     ['restart', restarting, 'DELE a.txt\r\n', 'bad_state', '503'],
-    ['restart', restarting, 'LIST\r\n', 'bad_state', '503'],
+    ['restart', restarting, 'LIST\r\n', 'forward+hold'],
+    ['restart', restarting, 'CWD x\r\n', 'bad_state', '503'],
+    ['restart', restarting, 'REST 0\r\n', 'forward+hold'],
   ];
   it.each(cases)('%s: %j → %s %s', (_s, setup, line, expected, reply) => {
     const d = setup();
@@ -165,6 +167,14 @@ describe('ftp states follow the server', () => {
     expect(d.session.state).toBe('restart');
     d.client('RETR x\r\n');
     expect(d.session.state).toBe('ready');
+  });
+
+  it('REST 0 (a probe of REST STREAM) leaves the session as it was', () => {
+    const d = loggedIn(ftpDriver());
+    d.client('REST 0\r\n');
+    d.server('350 Restart position accepted (0).\r\n');
+    expect(d.session.state).toBe('ready');
+    expect(word(d.client('CWD pub\r\n'))).toBe('forward+hold');
   });
 
   it('USER 230 logs in at once; USER 530 stays before login', () => {

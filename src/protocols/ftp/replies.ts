@@ -8,6 +8,8 @@ export interface Expected {
   readonly held: boolean;
   /** EPSV ALL: a 2xx locks the session to EPSV (RFC 2428 section 4). */
   readonly all?: boolean;
+  /** REST 0: a marker that restarts nothing (clients send it to probe REST STREAM). */
+  readonly zero?: boolean;
 }
 
 interface Injected {

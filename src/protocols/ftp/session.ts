@@ -171,12 +171,16 @@ export class FtpSession implements ProtocolSession {
       case 'quit':
         this.phase = 'closing';
         return this.forward(spec.kind);
+      case 'rest': {
+        let zero = true;
+        for (let i = verb.length + 1; i < contentEnd; i++) if (l[i] !== 0x30) zero = false;
+        return this.forward('rest', false, false, zero);
+      }
       case 'plain':
       case 'pass':
       case 'acct':
       case 'feat':
       case 'rnfr':
-      case 'rest':
         return this.forward(spec.kind, spec.secret);
       default: {
         const never: never = spec.kind;
@@ -382,7 +386,8 @@ export class FtpSession implements ProtocolSession {
         this.phase = ev.code === 350 ? 'rename' : 'ready';
         return null;
       case 'rest':
-        if (ev.code === 350) this.phase = 'restart';
+        // REST 0 restarts nothing: the session stays as it was (a probe of REST STREAM).
+        if (ev.code === 350) this.phase = e.zero ? 'ready' : 'restart';
         return null;
       case 'plain':
         if (e.all && ok) this.epsvAll = true;
@@ -415,8 +420,8 @@ export class FtpSession implements ProtocolSession {
   }
 
   /** Forwards the line; the client is held until the first line of its reply. */
-  private forward(kind: CommandKind, secret = false, all = false): ClientVerdict {
-    const e: Expected = { kind, held: true, ...(all ? { all } : {}) };
+  private forward(kind: CommandKind, secret = false, all = false, zero = false): ClientVerdict {
+    const e: Expected = { kind, held: true, ...(all ? { all } : {}), ...(zero ? { zero } : {}) };
     this.tracker.expect(e);
     this.hold(e);
     return { kind: 'forward', hold: true, ...(secret ? { secret } : {}) };
