@@ -110,7 +110,8 @@ async function main(argv: readonly string[]): Promise<never> {
   if (!client) return flushThenExit(log, ExitCode.ok);
   const gate = cfg.authFailures ? await openAuthGate(cfg.authFailures, sessionLog, true) : null;
   const session = new Session(client.channel, client.address, cfg, sessionLog, processHoldStore(cfg, sessionLog), gate);
-  if (tlsCtx && tlsCtx.mode !== 'implicit') session.enableStartTls(tlsCtx);
+  // Implicit TLS too: FTP's PROT P data connections use the context.
+  if (tlsCtx) session.enableStartTls(tlsCtx);
   // Under a superserver the process is the session: SIGTERM closes it at once (shutdownGrace is the daemon's).
   const stop = () => session.shutdown();
   process.once('SIGTERM', stop);

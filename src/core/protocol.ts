@@ -1,4 +1,5 @@
 import type { LineEnding } from './framer.js';
+import type { DataAnswer, DataOpened, DataRequest } from './data-channel.js';
 import type { ByteSource, HoldLimits, HoldStore } from './hold.js';
 import type { OptionTable, OptionValue } from './options.js';
 import type { ServerStarttlsContext, ServerStarttlsDialogue } from './server-starttls.js';
@@ -36,7 +37,10 @@ export type RefusalCode =
   | 'banned'
   | 'forwarding'
   | 'user_list'
-  | 'too_many_queries';
+  | 'too_many_queries'
+  | 'telnet_iac'
+  | 'bounce'
+  | 'site_command';
 
 /** How much of a client line the log may show: all (false), the first word (true), nothing ('line'). */
 export type Secrecy = boolean | 'line';
@@ -94,6 +98,12 @@ export type ClientVerdict =
        * the client side to TLS under the running session.
        */
       readonly startTls?: boolean;
+      /**
+       * A data connection for the line (FTP PORT / EPRT): the shell opens a
+       * listener and calls dataOpened(); the line itself is normally kept
+       * (the protocol sends its own PORT / EPRT through the answer).
+       */
+      readonly data?: DataRequest;
     }
   | {
       readonly kind: 'refuse';
@@ -177,6 +187,14 @@ export interface ServerVerdict {
    * protocol was read as a line).
    */
   readonly tunnel?: boolean;
+  /**
+   * A data connection the reply asks for (an FTP 227 / 229): the shell stops
+   * reading the server, opens a listener, calls dataOpened() (whose answer
+   * carries the rewritten reply), then judges `rest` as server bytes.
+   */
+  readonly data?: DataRequest;
+  /** With data: the bytes of the chunk after the reply, not yet judged. */
+  readonly rest?: Buffer;
 }
 
 /**
@@ -204,6 +222,11 @@ export type WrapperReply = 'unavailable' | 'timeout' | 'too_many_violations' | '
 export interface SessionContext {
   /** Client address, normalised (v4-mapped IPv6 shown as IPv4); 'local' for pipes. */
   readonly clientAddress: string;
+  /**
+   * The address the client reached the wrapper at (the control socket's own
+   * end, normalised); absent for pipes and unix sockets.
+   */
+  readonly localAddress?: string;
   readonly maxLineLength: number;
   /**
    * TLS toward the client: 'none'; 'implicit' (the session runs inside TLS
@@ -275,6 +298,8 @@ export interface ProtocolSession {
    * reading on until the idle timeout.
    */
   stopOnServerEnd?(): boolean;
+  /** The shell opened (or failed to open) the data listener a verdict asked for. */
+  dataOpened?(result: DataOpened): DataAnswer;
   /** The session is over, however it ended: give back what the protocol holds (held bodies, their memory and disk). */
   close?(): void;
   /** The wrapper's own reply for an event, or undefined to say nothing. */

@@ -86,7 +86,8 @@ export class Listener {
         return;
       }
       const session = new Session(client.channel, client.address, cfg, log, holdStore, gate);
-      if (tls && tls.mode !== 'implicit') session.enableStartTls(tls);
+      // Implicit TLS too: FTP's PROT P data connections use the context.
+      if (tls) session.enableStartTls(tls);
       this.sessions.add(session);
       void session.start().then(() => this.sessions.delete(session));
     });

@@ -20,6 +20,9 @@ import { SessionTimers } from './session-timers.js';
 import { WriteRun } from './write-run.js';
 import type { SessionEnd, SessionResult } from './session-end.js';
 import type { AuthGate } from './auth-gate.js';
+import type { DataAnswer, DataRequest } from '../core/data-channel.js';
+import { sessionDataRelays, type DataRelays } from './ftp-data.js';
+import { normaliseAddress } from './address.js';
 
 export type { SessionEnd, SessionResult } from './session-end.js';
 
@@ -99,6 +102,9 @@ export class Session implements FramerSink {
   private draining = false;
   private readonly lastForClient: Buffer[] = [];
   private drainTimer: NodeJS.Timeout | null = null;
+  /** FTP data connections (see ftp-data.ts), made on a protocol's first data request. */
+  private dataRelays: DataRelays | null = null;
+  private readonly localAddress: string | null;
 
   constructor(
     private client: Channel,
@@ -111,7 +117,9 @@ export class Session implements FramerSink {
     private readonly gate: AuthGate | null = null,
   ) {
     this.done = new Promise((r) => (this.resolveDone = r));
-    const ctx = { clientAddress, maxLineLength: cfg.options.maxLineLength, tls: cfg.tls?.mode ?? 'none', piped: client.piped, ...(holdStore ? { holdStore } : {}) } as const;
+    const local = client.input instanceof Socket ? client.input.localAddress : undefined;
+    this.localAddress = local ? normaliseAddress(local) : null;
+    const ctx = { clientAddress, ...(this.localAddress ? { localAddress: this.localAddress } : {}), maxLineLength: cfg.options.maxLineLength, tls: cfg.tls?.mode ?? 'none', piped: client.piped, ...(holdStore ? { holdStore } : {}) } as const;
     this.proto = cfg.protocol.createSession(ctx, cfg.options);
     this.framer = new LineFramer(this, this.proto.lineLimit ?? cfg.options.maxLineLength);
     this.tag = { client: clientAddress, protocol: cfg.protocol.name, session: newSessionId() };
@@ -314,6 +322,7 @@ export class Session implements FramerSink {
           this.held = true;
           this.framer.pause();
         }
+        if (v.data) this.openData(v.data, null);
         if (v.startTls) {
           // Nothing more of this chunk is read: onClientData switches to TLS once it returns.
           this.tlsRequested = true;
@@ -415,7 +424,10 @@ export class Session implements FramerSink {
     c.input.on('close', () => this.onClientEof());
   }
 
-  /** Offer STARTTLS with this context (tls = starttls or require). */
+  /**
+   * The TLS context toward the client: STARTTLS is offered with it (tls =
+   * starttls or require), and FTP's PROT P data connections use it (any tls mode).
+   */
   enableStartTls(ctx: ClientTlsContext): void {
     this.tlsCtx = ctx;
   }
@@ -465,6 +477,10 @@ export class Session implements FramerSink {
   private onServerData(chunk: Buffer): void {
     this.timers.touch();
     this.bytesOut += chunk.length;
+    this.judgeServer(chunk);
+  }
+
+  private judgeServer(chunk: Buffer): void {
     if (this.upgrading) {
       // Nothing is owed to the client while it negotiates TLS (STARTTLS is only
       // accepted with no reply outstanding): such bytes are an injection.
@@ -496,6 +512,12 @@ export class Session implements FramerSink {
       else this.out.stream(v.stream);
     }
     if (v.maxLineLength !== undefined) this.framer.setMaxLineLength(v.maxLineLength);
+    if (v.data && !v.close) {
+      // The reply asked for a data listener: nothing after it is read until the protocol answered.
+      server.channel.pause();
+      this.openData(v.data, v.rest ?? Buffer.alloc(0));
+      return;
+    }
     if (v.close) {
       // The protocol's closing words (e.g. IMAP's BYE) are out already: nothing of the server may follow them.
       this.closeBoth('protocol_close', v.closeWhy ?? 'closed by protocol after a server reply', undefined, false);
@@ -509,14 +531,51 @@ export class Session implements FramerSink {
     if (v.tunnel) this.framer.rawBytes(Number.MAX_SAFE_INTEGER);
     // The answer came before the raw run a hold was to follow was over: no hold.
     if (v.release && !this.held) this.holdAfterRaw = false;
-    if (v.release && this.held) {
-      this.held = false;
-      this.framer.resume();
-      this.toServerRun.flush();
-      if (this.clientEof && !this.framer.isPaused && !this.closing) this.finishClientInput();
-      this.updateClientFlow();
-    }
+    if (v.release) this.releaseHeld();
     this.updatePhase();
+  }
+
+  private releaseHeld(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.framer.resume();
+    this.toServerRun.flush();
+    if (this.clientEof && !this.framer.isPaused && !this.closing) this.finishClientInput();
+    this.updateClientFlow();
+  }
+
+  /**
+   * A protocol's data request (FTP): the listener is opened, the protocol
+   * told (its answer: the rewritten 227 / 229, or the PORT / EPRT for the
+   * server), then `rest`, the server bytes after the reply that asked, are
+   * judged (and the server read again).
+   */
+  private openData(req: DataRequest, rest: Buffer | null): void {
+    this.dataRelays ??= sessionDataRelays({
+      clientAddress: this.clientAddress,
+      localAddress: this.localAddress,
+      server: () => this.server?.channel.input ?? null,
+      options: this.cfg.options,
+      tls: () => this.tlsCtx?.current ?? null,
+      log: this.log,
+      tag: this.tag,
+      touch: () => this.timers.touch(),
+    });
+    void this.dataRelays.open(req).then((opened) => {
+      if (this.finished || this.closing) return;
+      const answer: DataAnswer = this.proto.dataOpened?.(opened) ?? {};
+      if (answer.note) this.log.event('warning', 'data_connection', { ...this.tag, message: answer.note });
+      for (const b of answer.toClient ?? []) this.toClient(b);
+      if (answer.toServer) {
+        for (const b of answer.toServer) this.toServerRun.add(b);
+        this.toServerRun.flush();
+      }
+      if (answer.release) this.releaseHeld();
+      if (rest !== null) {
+        if (rest.length > 0) this.judgeServer(rest);
+        if (!this.closing && !this.finished) this.server?.channel.resume();
+      }
+    });
   }
 
   private onServerEof(): void {
@@ -683,6 +742,7 @@ export class Session implements FramerSink {
     if (this.drainTimer) clearTimeout(this.drainTimer);
     // Held bodies (queued, being streamed, or still in the protocol) give back their memory, disk and descriptors.
     this.out.release();
+    this.dataRelays?.closeAll();
     this.proto.close?.();
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.client.destroy();

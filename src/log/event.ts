@@ -20,6 +20,7 @@ export type LogEventName =
   | 'line'
   | 'kept'
   | 'session_state'
+  | 'data_connection'
   | 'client_tls'
   | 'tls_failed'
   | 'refused_connection'
@@ -97,6 +98,7 @@ const TEXT_HEADS: Readonly<Record<LogEventName, string | null>> = {
   line: 'line',
   kept: 'kept',
   session_state: null,
+  data_connection: null,
   client_tls: 'client TLS established',
   tls_failed: 'TLS handshake failed',
   refused_connection: 'refused connection',
@@ -123,6 +125,7 @@ export const EVENT_DOCS: Readonly<Record<LogEventName, string>> = {
   line: 'a forwarded client line, credentials hidden (level 3)',
   kept: 'a client line the protocol keeps to send later, e.g. a held SMTP body line (level 3)',
   session_state: 'half-closes, connection errors, dropped bytes (level 2, some at 0)',
+  data_connection: 'FTP data connections: a refused or failed one, a listener that timed out, a reply passed on unrewritten',
   client_tls: 'TLS toward the client is established',
   tls_failed: 'a client\'s TLS handshake failed',
   refused_connection: 'a connection refused before any session: a bad PROXY header, or maxConnections',
