@@ -62,6 +62,10 @@ export function stageTree(tree) {
   put(tree, 'lib/systemd/system/protowrap.socket', readFileSync(join(root, 'systemd/protowrap.socket')));
   const service = installed(readFileSync(join(root, 'systemd/protowrap@.service'), 'utf8')).replace(/^DynamicUser=yes$/m, 'User=protowrap\nGroup=protowrap');
   put(tree, 'lib/systemd/system/protowrap@.service', service);
+  // Accept=no: one process for every connection (LISTEN_FDS).
+  put(tree, 'lib/systemd/system/protowrap-standalone.socket', readFileSync(join(root, 'systemd/protowrap-standalone.socket')));
+  const standalone = installed(readFileSync(join(root, 'systemd/protowrap-standalone.service'), 'utf8')).replace(/^DynamicUser=yes$/m, 'User=protowrap\nGroup=protowrap');
+  put(tree, 'lib/systemd/system/protowrap-standalone.service', standalone);
   put(tree, 'etc/fail2ban/filter.d/protowrap.conf', readFileSync(join(root, 'fail2ban/filter.d/protowrap.conf')));
   const doc = 'usr/share/doc/protowrap';
   put(tree, `${doc}/README.md`, readFileSync(join(root, 'README.md')));

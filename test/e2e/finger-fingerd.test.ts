@@ -124,7 +124,7 @@ describe('finger in front of the real in.fingerd', () => {
     expect(full.length).toBeGreaterThan(64);
     const r = await runPiped(['-p', 'finger', '--max-reply-bytes', '64', '--exec', fd.fingerd], '/W root\r\n');
     expect(r.stdout.equals(full.subarray(0, 64))).toBe(true);
-    expect(r.stderr).toMatch(/note client=stdin protocol=finger: reply cut at 64 bytes \(maxReplyBytes\)/);
+    expect(r.stderr).toMatch(/note client=stdin protocol=finger session=[0-9a-f]{12}: reply cut at 64 bytes \(maxReplyBytes\)/);
   });
 
   it('the server cannot be started: one line of text, then the close', async () => {

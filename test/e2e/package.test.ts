@@ -31,6 +31,8 @@ const FILES = [
   '/etc/fail2ban/filter.d/protowrap.conf',
   '/lib/systemd/system/protowrap.socket',
   '/lib/systemd/system/protowrap@.service',
+  '/lib/systemd/system/protowrap-standalone.socket',
+  '/lib/systemd/system/protowrap-standalone.service',
   '/usr/bin/protowrap',
   '/usr/lib/protowrap/package.json',
   '/usr/lib/protowrap/protowrap.js',
@@ -73,6 +75,9 @@ function checkTree(root: string): void {
   const service = readFileSync(join(root, 'lib/systemd/system/protowrap@.service'), 'utf8');
   expect(service).toMatch(/^ExecStart=\/usr\/bin\/protowrap /m);
   expect(service).toMatch(/^User=protowrap$/m);
+  const standalone = readFileSync(join(root, 'lib/systemd/system/protowrap-standalone.service'), 'utf8');
+  expect(standalone).toMatch(/^ExecStart=\/usr\/bin\/protowrap /m);
+  expect(standalone).toMatch(/^User=protowrap$/m);
   expect(readFileSync(join(root, 'usr/share/doc/protowrap/examples/inetd.conf.example'), 'utf8')).not.toContain('/usr/local/bin/protowrap');
   pipedSession(join(root, 'usr/bin/protowrap'), root);
 }
