@@ -23,7 +23,9 @@ esac
 valgrind --tool=callgrind --callgrind-out-file=$dir/cg.out $cmd 2>$dir/vg.log & vg=$!
 trap 'kill $vg $sink 2>/dev/null; rm -rf $dir' EXIT
 i=0; until ss -ltn | grep -q "127.0.0.1:$proxp "; do i=$((i+1)); [ $i -lt 600 ] || { echo "proxy did not start" >&2; exit 1; }; sleep 0.2; done
-smtp-source "$@" 127.0.0.1:$proxp            # warm-up, not counted
+# Warm-up, not counted: WARMUP_RUNS passes of the workload (default 3), so
+# that V8 has compiled and optimized the hot code before the count starts.
+for _ in $(seq ${WARMUP_RUNS:-3}); do smtp-source "$@" 127.0.0.1:$proxp; done
 callgrind_control -z $vg >/dev/null
 smtp-source "$@" 127.0.0.1:$proxp
 callgrind_control -d $vg >/dev/null
