@@ -3,7 +3,8 @@
 # that does not depend on how busy the machine is; perf has no PMU in a VM).
 # Usage: bench/instructions.sh floor|generic|smtp [smtp-source flags...]
 #   default flags: -d -s 5 -m 500 -l 1024 (messages on kept connections)
-#   WRAPPER_FLAGS: more flags for the wrapper (e.g. "--log-level 0")
+#   WRAPPER_FLAGS: more flags for the wrapper (e.g. "--log-level 0");
+#   WRAPPER_JS: another build of dist/protowrap.js (to compare before/after)
 # The proxy starts under callgrind, gets an untimed warm-up of the same
 # workload, its counters are zeroed, the workload runs, and the count is
 # dumped: Ir / messages. Needs valgrind and postfix (smtp-source, smtp-sink).
@@ -17,7 +18,7 @@ sinkp=$(pick); proxp=$(pick)
 smtp-sink -c -u nobody 127.0.0.1:$sinkp 1024 >/dev/null 2>&1 & sink=$!
 case $variant in
   floor) cmd="node $here/pipe-proxy.mjs $proxp $sinkp" ;;
-  generic|smtp) cmd="node $here/../dist/protowrap.js --protocol $variant --listen 127.0.0.1:$proxp --connect 127.0.0.1:$sinkp ${WRAPPER_FLAGS:-}" ;;
+  generic|smtp) cmd="node ${WRAPPER_JS:-$here/../dist/protowrap.js} --protocol $variant --listen 127.0.0.1:$proxp --connect 127.0.0.1:$sinkp ${WRAPPER_FLAGS:-}" ;;
   *) echo "unknown variant $variant" >&2; exit 2 ;;
 esac
 valgrind --tool=callgrind --callgrind-out-file=$dir/cg.out $cmd 2>$dir/vg.log & vg=$!
