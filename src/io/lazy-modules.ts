@@ -5,7 +5,7 @@ import type * as Tls from 'node:tls';
 /**
  * Node's tls and crypto modules, loaded on first use. Under inetd every
  * connection starts a process, and a plain session needs neither: loading
- * them (some twenty internal modules) was a measurable part of the time from
+ * them (26 internal modules) was a measurable part of the time from
  * start to the server's banner and of the process's memory (bench/README.md).
  * A session that uses TLS, the spool or the Redis store loads them then.
  */
