@@ -26,6 +26,13 @@ export const REPEAT = intEnv('BENCH_REPEAT', 5, 1, 20);
 export const TARGET_START_OVERHEAD = 0.1; // inetd mode adds <= 10% to a bare `node -e 0`
 export const TARGET_SMTP_MSGS = 0.7; // >= 0.7x HAProxy's message rate
 export const TARGET_SMTP_BULK = 0.5; // >= 50% of HAProxy's bulk throughput
+// Issue 11: the wrapper's own cost over the Node floor (a bare pipe proxy), wall time per message workload.
+export const TARGET_VS_FLOOR = { generic: 1.05, smtp: 1.15 };
+// Issue 11: inetd start-to-banner against `node -e 0`, and peak RSS against bare node.
+export const TARGET_START_RATIO = 1.25;
+export const TARGET_START_RSS = 1.15;
+// Issue 11: idle sessions in one standalone process.
+export const TARGET_IDLE_RSS = 200e6;
 
 const children = new Set();
 export const tmp = mkdtempSync(join(tmpdir(), 'protowrap-bench-'));

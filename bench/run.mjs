@@ -5,8 +5,10 @@
 // wrapper in inetd mode vs a direct connection vs a bare `node -e 0`,
 // (2) throughput of a 50 MB line stream through the standalone wrapper vs
 // socat vs direct, (3) the wrapper's peak RSS during (2), (4) smtp-source
-// through the wrapper (--protocol smtp) vs HAProxy (mode tcp) in front of
-// smtp-sink. Loopback only; every loop and every wait is bounded.
+// into smtp-sink directly, through HAProxy (mode tcp), the Node floor (a bare
+// pipe proxy) and the wrapper (generic and smtp), four workloads, (5) 10,000
+// idle and 1,000 active sessions in one standalone wrapper. Loopback only;
+// every loop and every wait is bounded.
 //
 // Knobs (environment): BENCH_RUNS (start-up runs per variant, default 30),
 // BENCH_MB (stream size, default 50), BENCH_REPEAT (stream and SMTP runs per
@@ -14,13 +16,14 @@
 // dist/protowrap.js). Exit code: 0 for a complete report (targets missed or
 // not), 1 when bytes or messages were lost or the harness failed.
 //
-// The parts live in startup.mjs, stream.mjs and smtp.mjs; lib.mjs holds the
+// The parts live in startup.mjs, stream.mjs, smtp.mjs and sessions.mjs; lib.mjs holds the
 // settings, the targets and the shared helpers.
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { cleanup, printTable, report, which, WRAPPER } from './lib.mjs';
+import { benchSessions } from './sessions.mjs';
 import { benchSmtp } from './smtp.mjs';
 import { benchStartup } from './startup.mjs';
 import { benchStream } from './stream.mjs';
@@ -34,7 +37,7 @@ if (process.env.NODE_EXTRA_CA_CERTS) {
 }
 
 /** The whole run is cut off here, whatever hangs. */
-const WATCHDOG_MS = 300_000;
+const WATCHDOG_MS = 900_000;
 
 const watchdog = setTimeout(() => {
   console.error(`bench: gave up after ${WATCHDOG_MS / 1000} s`);
@@ -71,6 +74,7 @@ async function main() {
     await benchStartup();
     await benchStream();
     await benchSmtp();
+    await benchSessions();
   } finally {
     cleanup();
   }

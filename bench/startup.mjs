@@ -5,7 +5,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { ms, pct, printTable, row, RUNS, stats, TARGET_START_OVERHEAD, timeout, tmp, track, WARMUP, WRAPPER } from './lib.mjs';
+import { mb, median, ms, pct, printTable, procStatus, row, RUNS, sleep, stats, TARGET_START_OVERHEAD, TARGET_START_RATIO, TARGET_START_RSS, timeout, tmp, track, WARMUP, WRAPPER } from './lib.mjs';
 
 const BANNER = '220 bench ready\r\n';
 
@@ -119,4 +119,56 @@ export async function benchStartup() {
   show('inetd --exec', st[3].median, st[2].median);
   show('inetd --connect', st[6].median, st[5].median);
   console.log(`the #! line (/usr/bin/env node) adds ${ms(st[4].median - st[3].median)} (median) to --exec`);
+  // Issue 11: the plain ratio, start to banner against a bare node start.
+  const r = st[3].median / node0;
+  row('start-up inetd --exec: to banner / node -e 0', `${r.toFixed(2)}x`, `<= ${TARGET_START_RATIO}x`, r <= TARGET_START_RATIO);
+  row('start-up inetd --connect: to banner / node -e 0', `${(st[6].median / node0).toFixed(2)}x`, '-', null);
+  await benchStartupRss(script);
+}
+
+/** Peak RSS (VmHWM) of a process that holds its stdin open, read holdMs after `ready`. */
+function peakRss(argv, ready, holdMs) {
+  return timeout(
+    new Promise((resolve, reject) => {
+      const child = track(spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'ignore'] }));
+      child.once('error', reject);
+      child.stdin.on('error', () => {});
+      let out = '';
+      let done = false;
+      const take = async () => {
+        if (done) return;
+        done = true;
+        await sleep(holdMs);
+        const hwm = procStatus(child.pid, 'VmHWM');
+        child.stdin.end();
+        child.once('close', () => (hwm ? resolve(hwm) : reject(new Error(`no VmHWM for ${argv.join(' ')}`))));
+      };
+      child.stdout.on('data', (b) => {
+        out += b.toString('latin1');
+        if (ready === 'banner' && out.includes(BANNER)) void take();
+      });
+      if (ready === 'spawn') void take();
+    }),
+    10_000,
+    argv.join(' '),
+  );
+}
+
+/**
+ * Peak RSS of a whole short inetd session (the wrapper with --exec banner.sh,
+ * read 300 ms after the banner: syslog is open by then) against a bare node
+ * process that only waits on its stdin, read 300 ms after spawn.
+ */
+async function benchStartupRss(script) {
+  const node = process.execPath;
+  const bare = [];
+  const wrap = [];
+  for (let i = 0; i < 5; i++) {
+    bare.push(await peakRss([node, '-e', 'process.stdin.resume()'], 'spawn', 300));
+    wrap.push(await peakRss([node, WRAPPER, '--exec', script], 'banner', 300));
+  }
+  const b = median(bare);
+  const w = median(wrap);
+  console.log(`peak RSS (VmHWM, median of 5): inetd session ${mb(w)}, bare node waiting on stdin ${mb(b)}`);
+  row('start-up inetd peak RSS / bare node', `${(w / b).toFixed(2)}x (${mb(w)})`, `<= ${TARGET_START_RSS}x`, w / b <= TARGET_START_RSS);
 }

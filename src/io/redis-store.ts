@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { closeSync, openSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuthFailureSettings, FailureCount, StateStoreSpec } from '../core/auth-failures.js';
 import type { Logger } from '../log/logger.js';
+import { nodeCrypto } from './lazy-modules.js';
 import type { StateStore } from './auth-gate.js';
 import { RespClient, RespFailure } from './resp-client.js';
 
@@ -138,6 +138,6 @@ export class OutageNotice {
 /** The marker of one store's outage: per user (the temp dir is shared) and per store URL. */
 export function outageMarker(url: string): string {
   const uid = process.getuid?.() ?? 0;
-  const h = createHash('sha256').update(url).digest('hex').slice(0, 16);
+  const h = nodeCrypto().createHash('sha256').update(url).digest('hex').slice(0, 16);
   return join(tmpdir(), `protowrap-${uid}-state-${h}.down`);
 }

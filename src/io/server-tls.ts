@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isIP, type Socket } from 'node:net';
-import { checkServerIdentity, connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
+import { nodeTls } from './lazy-modules.js';
 import type { Config } from '../config.js';
 import type { ServerStarttlsDialogue } from '../core/server-starttls.js';
 import { ProtowrapError } from '../errors.js';
@@ -72,7 +73,7 @@ function buildPlan(cfg: Config, st: NonNullable<Config['serverTls']>): ServerTls
     ...(name !== null && isIP(name) === 0 ? { servername: name } : {}),
     ...(name !== null ? { host: name } : {}),
     rejectUnauthorized: st.verify,
-    checkServerIdentity: st.verify ? (_host, cert) => checkServerIdentity(name!, cert) : () => undefined,
+    checkServerIdentity: st.verify ? (_host, cert) => nodeTls().checkServerIdentity(name!, cert) : () => undefined,
   };
   return { mode: st.mode, checked: st.verify ? name! : 'unverified', options, dialogue };
 }
@@ -103,7 +104,7 @@ export function upgradeServer(sock: Socket, plan: ServerTlsPlan, timeoutMs: numb
     };
     const timer = setTimeout(() => fail(`TLS (${plan.mode}) not up after ${timeoutMs} ms`), timeoutMs);
     const handshake = (greeting: Buffer | null): void => {
-      const t = tlsConnect({ ...plan.options, socket: sock });
+      const t = nodeTls().connect({ ...plan.options, socket: sock });
       tls = t;
       t.once('error', (e: NodeJS.ErrnoException) => fail(`TLS handshake: ${e.code ?? e.message}`, e));
       t.once('secureConnect', () => {

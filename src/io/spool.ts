@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { closeSync, constants, lstatSync, mkdirSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
+import { nodeCrypto } from './lazy-modules.js';
 
 /**
  * Spool files for held bodies past the process's memory budget: one
@@ -120,7 +120,7 @@ export class FileSpool implements Spool {
         ensurePrivateDir(this.dir);
         this.checked = true;
       }
-      const path = join(this.dir, `hold-${process.pid}-${++this.seq}-${randomBytes(6).toString('hex')}`);
+      const path = join(this.dir, `hold-${process.pid}-${++this.seq}-${nodeCrypto().randomBytes(6).toString('hex')}`);
       const fd = openSync(path, OPEN_FLAGS, 0o600);
       try {
         unlinkSync(path);

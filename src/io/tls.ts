@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import type { SecureContext, TLSSocket } from 'node:tls';
+import { nodeTls } from './lazy-modules.js';
 import type { ClientTls } from '../config.js';
 import { ConfigError } from '../errors.js';
 
@@ -52,7 +53,7 @@ function loadContext(t: ClientTls): SecureContext {
   const cert = readPem('tlsCert', t.cert);
   const key = readPem('tlsKey', t.key);
   try {
-    return createSecureContext({ cert, key, minVersion: 'TLSv1.2' });
+    return nodeTls().createSecureContext({ cert, key, minVersion: 'TLSv1.2' });
   } catch (e) {
     // OpenSSL's words: "key values mismatch", "no start line", "bad decrypt".
     throw new ConfigError('PW_ERR_CONFIG_VALUE', 'tlsCert', `certificate and key do not load as a pair: ${(e as Error).message}`);
@@ -66,7 +67,7 @@ function loadContext(t: ClientTls): SecureContext {
  */
 export function acceptTls(raw: Socket | Duplex, ctx: SecureContext): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const sock = new TLSSocket(raw, { isServer: true, secureContext: ctx });
+    const sock = new (nodeTls().TLSSocket)(raw, { isServer: true, secureContext: ctx });
     const timer = setTimeout(() => {
       sock.destroy();
       reject(new Error(`no TLS handshake in ${TLS_HANDSHAKE_TIMEOUT_MS / 1000} s`));

@@ -1,4 +1,4 @@
-import { CR, LF, NUL } from '../../core/bytes.js';
+import { CR, findNulOrBareCr, LF } from '../../core/bytes.js';
 import type { LineEnding } from '../../core/framer.js';
 import type { LineMatcher, RefusalCode } from '../../core/protocol.js';
 import { decodedHeader } from './mime.js';
@@ -130,11 +130,12 @@ export class BodyScan {
       if (this.bareLf === 'refuse') return this.poisonWith('smuggling', 'bare LF in message data', line);
       bytes = withCrlf(line, contentEnd);
     }
-    for (let i = 0; i < contentEnd; i++) {
-      const b = line[i];
-      if (b === NUL) return this.poisonWith('smuggling', 'NUL in message data', line);
-      if (b === CR) return this.poisonWith('smuggling', 'bare CR in message data', line);
-    }
+    // The first NUL or bare CR, whichever comes first (findNulOrBareCr: a native search).
+    const bad = findNulOrBareCr(line, 0, contentEnd);
+    const nul = bad.nul < 0 ? contentEnd : bad.nul;
+    const cr = bad.cr < 0 ? contentEnd : bad.cr;
+    if (nul < cr) return this.poisonWith('smuggling', 'NUL in message data', line);
+    if (cr < nul) return this.poisonWith('smuggling', 'bare CR in message data', line);
     if (contentEnd === 1 && line[0] === 0x2e) bytes = STUFFED_DOT;
     const end = bytes.length - 2;
     const start = bytes[0] === 0x2e ? 1 : 0;

@@ -8,6 +8,9 @@ import { CANCEL, Conversation, CRLF_DOT_CRLF, DATA, MAX_PENDING, newTx, RSET } f
 import { decimal, isError, type ParsedPath } from './path.js';
 import { domainListed, ipAllowed, senderBlocked } from './policy.js';
 
+/** The verdict of a body line passed as it is: one frozen object, not one per line. */
+const FORWARD: ClientVerdict = Object.freeze({ kind: 'forward' });
+
 const AUTH_VERB = ['AUTH'];
 const BDAT_VERB = ['BDAT'];
 const STARTTLS_GO_AHEAD = Buffer.from('220 2.0.0 Ready to start TLS\r\n');
@@ -327,7 +330,7 @@ export class SmtpSession extends Conversation implements ProtocolSession {
       }
       if (step.poison) return { ...this.refuse(step.poison.code, step.poison.reason, '554 5.6.0 Error: message refused\r\n'), close: true };
       // A rebuilt line (bare LF normalised, a lone "." stuffed) goes in place of the one received.
-      return step.bytes === line ? { kind: 'forward' } : { kind: 'forward', keep: true, toServer: [step.bytes] };
+      return step.bytes === line ? FORWARD : { kind: 'forward', keep: true, toServer: [step.bytes] };
     }
     // The end of the data.
     const tx = this.tx;
