@@ -47,13 +47,21 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
   let startFailure: number | null = null;
   let ready = 0;
   let onChange: () => void = () => {};
+  /** Workers that have their SIGHUP handler (ready); one that is not would die of the signal. */
+  const readyIds = new Set<number>();
+  /** Reloads passed on so far: a worker forked before the last one but ready after it is sent it then. */
+  let reloads = 0;
 
   const fork = (): Worker => {
     const w = cluster.fork(o.env);
+    const bornAt = reloads;
     live.set(w.id, w);
     w.on('message', (m: unknown) => {
       if (stores.handle(m, (r) => w.isConnected() && w.send(r))) return;
-      if ((m as ReadyMessage)?.pw === 'ready' && starting) {
+      if ((m as ReadyMessage)?.pw !== 'ready' || readyIds.has(w.id)) return;
+      readyIds.add(w.id);
+      if (reloads > bornAt && !stopping) w.process.kill('SIGHUP');
+      if (starting) {
         ready++;
         onChange();
       }
@@ -65,6 +73,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
 
   cluster.on('exit', (w, code, signal) => {
     live.delete(w.id);
+    readyIds.delete(w.id);
     const pid = w.process.pid;
     const how = howEnded(code, signal);
     if (stopping) {
@@ -113,8 +122,10 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
     reloading = reloading.then(async () => {
       waiting = false;
       if (stopping || !(await o.validate())) return;
-      log.log('notice', `configuration valid: reloading ${live.size} workers (${[...live.values()].map((w) => w.process.pid).join(' ')})`);
-      for (const w of live.values()) w.process.kill('SIGHUP');
+      reloads++;
+      const now = [...live.values()].filter((w) => readyIds.has(w.id));
+      log.log('notice', `configuration valid: reloading ${now.length} workers (${now.map((w) => w.process.pid).join(' ')})`);
+      for (const w of now) w.process.kill('SIGHUP');
     });
   });
 

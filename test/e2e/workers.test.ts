@@ -1,11 +1,15 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tcpClient, type TestClient } from '../helpers/client.js';
 import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { pop3Login } from '../helpers/pop3-login.js';
-import { runPiped, startStandalone, waitFor, type Standalone } from '../helpers/wrapper.js';
+import { runPiped, startStandalone, waitFor, WRAPPER, type Standalone } from '../helpers/wrapper.js';
+import { socketActivatedDaemon } from '../helpers/socket-activate.js';
+import { RESTART_WINDOW_MS } from '../../src/io/cluster-primary.js';
 
 /**
  * --workers 2 in front of the real Dovecot (POP3): the primary forks two
@@ -166,6 +170,65 @@ describe('--workers 2 (real Dovecot)', () => {
       await w.stop();
     }
   }, 90_000);
+
+  it(`crash loop: after 2 replacements within ${RESTART_WINDOW_MS / 1000} s a dead worker is not replaced; with none left the primary exits 70`, async () => {
+    const { w, pids } = await startWorkers(base());
+    const code = exited(w);
+    const replacedBy = (pid: string) => new RegExp(`worker ${pid} exited \\(signal SIGKILL\\), replaced by (\\d+)`).exec(w.logs())?.[1];
+    try {
+      // Each kill follows the replacement line at once: the three fall well within the window.
+      process.kill(Number(pids[0]), 'SIGKILL');
+      await waitFor(() => replacedBy(pids[0]!) !== undefined, `the first replacement: ${w.logs()}`);
+      const second = replacedBy(pids[0]!)!;
+      process.kill(Number(second), 'SIGKILL');
+      await waitFor(() => replacedBy(second) !== undefined, `the second replacement: ${w.logs()}`);
+      const third = replacedBy(second)!;
+      process.kill(Number(third), 'SIGKILL');
+      await waitFor(() => w.logs().includes(`worker ${third} exited (signal SIGKILL), not replaced: 2 replacements within 10 s; 1 workers left`), `no third replacement: ${w.logs()}`);
+      // The other worker still serves.
+      expect(await pop3Login(w.port, 'secret')).toContain('+OK Logged in');
+      process.kill(Number(pids[1]), 'SIGKILL');
+      expect(await code).toBe(70);
+      expect(w.logs()).toContain('no worker left: exiting');
+    } finally {
+      await w.stop();
+    }
+  }, 90_000);
+
+  it('a listen address that is taken: the start fails with 69, no worker is left behind', async () => {
+    const taken = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => taken.once('listening', r));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const child = spawn(process.execPath, [WRAPPER, '--log-stderr', '--listen', `127.0.0.1:${port}`, ...base()], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (b: Buffer) => (err += b.toString('latin1')));
+      const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+      expect(code).toBe(69);
+      expect(err).toMatch(/cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+      expect(err).toMatch(/worker \d+ exited \(code 69\) before it was ready/);
+      // Every worker is gone once the primary is.
+      for (const pid of pidsOf(err, /cannot listen/)) expect(() => process.kill(Number(pid), 0)).toThrow();
+    } finally {
+      taken.close();
+    }
+  }, 60_000);
+
+  it('systemd Accept=no: both workers serve the passed socket; SIGTERM exits 0', async () => {
+    const d = await socketActivatedDaemon(['--log-stderr', ...base()]);
+    try {
+      const port = d.ports[0]!;
+      for (let i = 0; i < 6; i++) expect(await pop3Login(port, 'secret')).toContain('+OK Logged in');
+      await waitFor(() => pidsOf(d.logs(), /session close /).length === 6, `6 sessions: ${d.logs()}`);
+      const ready = /protowrap\[(\d+)\]: notice: 2 workers ready: (\d+) (\d+)/.exec(d.logs())!;
+      expect(new Set(pidsOf(d.logs(), /session open /))).toEqual(new Set([ready[2], ready[3]]));
+      expect(pidsOf(d.logs(), /listening on 127\.0\.0\.1:\d+ \(systemd socket fd 3\)/)).toHaveLength(2);
+      d.signal('SIGTERM');
+      expect(await d.exited).toBe(0);
+    } finally {
+      await d.stop();
+    }
+  }, 60_000);
 
   it('in inetd mode (a session piped in) workers > 1 is a configuration error (78)', async () => {
     const r = await runPiped(['-p', 'pop3', '--connect', `127.0.0.1:${dc.pop3Port}`, '--workers', '2'], 'QUIT\r\n');
