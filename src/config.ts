@@ -302,7 +302,9 @@ export function buildLayered(layers: readonly ConfigLayer[], configFile: string 
   protocol.checkOptions?.(options);
   const syslogFacility = (v['syslogFacility'] as Facility | null) ?? protocol.defaultFacility ?? 'daemon';
   // The keys a protocol resolves when left unset are shown with the value in force.
+  const workers = resolveWorkers(v['workers'] as string);
   const resolved: Record<string, OptionValue> = { protocol: protocol.name, maxLineLength: options.maxLineLength, lineEnding: options.lineEnding, syslogFacility, idleTimeout };
+  if (v['workers'] === 'auto') resolved['workers'] = `auto (${workers})`;
   const effective: EffectiveKey[] = [];
   for (const k of PLACE_KEYS) if (place[k] !== undefined) effective.push({ key: k, value: place[k]!, source: source[k]! });
   // In table order: the core's keys, then the protocol's.
@@ -333,7 +335,7 @@ export function buildLayered(layers: readonly ConfigLayer[], configFile: string 
     },
     authFailures: resolveAuthFailures(v),
     shutdownGraceMs: (v['shutdownGrace'] as number) * 1000,
-    workers: resolveWorkers(v['workers'] as string),
+    workers,
     service,
     configFile,
     effective,

@@ -185,8 +185,12 @@ async function runDaemon(
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     if (!worker) process.once('SIGINT', resolve);
-    // The primary is gone (killed): the worker shuts down as on SIGTERM rather than serve unsupervised.
-    if (worker) process.once('disconnect', resolve);
+    // The primary is gone (killed): the worker shuts down as on SIGTERM (its sessions get their
+    // grace) rather than serve unsupervised. Node's cluster would exit(0) at once, cutting them off.
+    if (worker) {
+      process.removeAllListeners('disconnect');
+      process.once('disconnect', resolve);
+    }
   });
   stopping = true;
   log.event('notice', 'shutdown', {});

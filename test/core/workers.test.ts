@@ -17,6 +17,12 @@ describe('workers (config)', () => {
     expect(buildConfig({ workers: 8 }, { workers: '1' }, exec).workers).toBe(1);
   });
 
+  it('--check shows auto with the count it resolved to', () => {
+    const n = Math.min(64, availableParallelism());
+    expect(buildConfig(null, { workers: 'auto' }, exec).effective.find((e) => e.key === 'workers')).toEqual({ key: 'workers', value: `auto (${n})`, source: 'flag' });
+    expect(buildConfig({ workers: 2 }, {}, exec).effective.find((e) => e.key === 'workers')).toEqual({ key: 'workers', value: '2', source: 'file' });
+  });
+
   it.each([0, 65, '02', 'many', '', -1, 1.5])('workers = %j is refused, naming the key', (w) => {
     expect(() => buildConfig({ workers: w }, {}, exec)).toThrow(/workers/);
   });

@@ -195,6 +195,32 @@ describe('--workers 2 (real Dovecot)', () => {
     }
   }, 90_000);
 
+  it('a primary killed (-9): its workers notice the closed channel and shut down, an open session gets its grace', async () => {
+    const { w, pids } = await startWorkers([...base(), '--shutdown-grace', '60']);
+    const gone = (pid: string) => {
+      try {
+        process.kill(Number(pid), 0);
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    try {
+      const open = await greeted(w.port);
+      w.child.kill('SIGKILL');
+      await waitFor(() => pidsOf(w.logs(), /notice: shutting down/).length === 2, `both workers shutting down: ${w.logs()}`, 20_000);
+      expect(new Set(pidsOf(w.logs(), /notice: shutting down/))).toEqual(new Set(pids));
+      await waitFor(() => w.logs().includes('1 sessions open: they may finish for 60 s'), 'the grace');
+      // The session still reaches Dovecot and ends with its own QUIT.
+      open.sock.write('QUIT\r\n');
+      await open.waitFor('+OK Logging out', 20_000);
+      open.sock.end();
+      await waitFor(() => pids.every(gone), `both workers gone: ${w.logs()}`, 20_000);
+    } finally {
+      for (const pid of pids) if (!gone(pid)) process.kill(Number(pid), 'SIGKILL');
+    }
+  }, 60_000);
+
   it('a listen address that is taken: the start fails with 69, no worker is left behind', async () => {
     const taken = createServer().listen(0, '127.0.0.1');
     await new Promise((r) => taken.once('listening', r));
