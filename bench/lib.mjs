@@ -26,6 +26,9 @@ export const REPEAT = intEnv('BENCH_REPEAT', 5, 1, 20);
 export const TARGET_START_OVERHEAD = 0.1; // inetd mode adds <= 10% to a bare `node -e 0`
 export const TARGET_SMTP_MSGS = 0.7; // >= 0.7x HAProxy's message rate
 export const TARGET_SMTP_BULK = 0.5; // >= 50% of HAProxy's bulk throughput
+// With --workers 2 (issue 11): the 20-at-once and 20-connection workloads, and bulk.
+export const TARGET_WORKERS_MSGS = 0.7;
+export const TARGET_WORKERS_BULK = 0.9;
 // Issue 11: the wrapper's own cost over the Node floor (a bare pipe proxy), wall time per message workload.
 export const TARGET_VS_FLOOR = { generic: 1.05, smtp: 1.15 };
 // Issue 11: inetd start-to-banner against `node -e 0`, and peak RSS against bare node.
@@ -123,6 +126,17 @@ export function cpuSeconds(pid) {
   } catch {
     return NaN;
   }
+}
+
+/** CPU seconds of a process and its children (a --workers primary and its workers), read from /proc. */
+export function cpuSecondsTree(pid) {
+  let kids = [];
+  try {
+    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // no children file: the process alone
+  }
+  return kids.reduce((sum, k) => sum + cpuSecondsTree(k), cpuSeconds(pid));
 }
 
 export function procStatus(pid, key) {

@@ -1,13 +1,17 @@
 // Part 4: Postfix smtp-source into smtp-sink, directly and through four
 // proxies, interleaved run by run: HAProxy (mode tcp), the Node floor (a bare
 // pipe proxy, pipe-proxy.mjs), the standalone wrapper with --protocol generic
-// and with --protocol smtp (full validation). Four workloads (issue 11).
+// and with --protocol smtp (full validation), alone and with --workers 2.
+// Four workloads (issue 11).
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { cpuSeconds, freePort, median, printTable, REPEAT, report, row, sleep, stopChild, TARGET_SMTP_BULK, TARGET_SMTP_MSGS, TARGET_VS_FLOOR, timeout, tmp, track, waitListening, which, WRAPPER } from './lib.mjs';
+import {
+  cpuSecondsTree, freePort, median, printTable, REPEAT, report, row, sleep, stopChild, TARGET_SMTP_BULK, TARGET_SMTP_MSGS, TARGET_VS_FLOOR, TARGET_WORKERS_BULK, TARGET_WORKERS_MSGS,
+  timeout, tmp, track, waitListening, which, WRAPPER,
+} from './lib.mjs';
 
 /** smtp-source's flags per workload: -s sessions at once, -m messages in all, -l bytes each, -d keep the connection. */
 export const WORKLOADS = [
@@ -93,9 +97,9 @@ export async function benchSmtp() {
     await waitListening(hport, haproxy, 'haproxy');
     const targets = { direct: sinkPort, haproxy: hport };
     const pids = { haproxy: haproxy.pid };
-    const startNode = async (name, args) => {
+    const startNode = async (name, args, env = process.env) => {
       const p = await freePort();
-      const w = track(spawn(process.execPath, args(p), { stdio: ['ignore', 'ignore', 'inherit'] }));
+      const w = track(spawn(process.execPath, args(p), { stdio: ['ignore', 'ignore', 'inherit'], env }));
       procs.push(w);
       await waitListening(p, w, name);
       targets[name] = p;
@@ -104,6 +108,9 @@ export async function benchSmtp() {
     await startNode('node floor', (p) => [PIPE_PROXY, String(p), String(sinkPort)]);
     await startNode('wrapper generic', (p) => [WRAPPER, '--protocol', 'generic', '--listen', `127.0.0.1:${p}`, '--connect', `127.0.0.1:${sinkPort}`]);
     if (hasSmtp) await startNode('wrapper smtp', (p) => [WRAPPER, '--protocol', 'smtp', '--listen', `127.0.0.1:${p}`, '--connect', `127.0.0.1:${sinkPort}`]);
+    if (hasSmtp && process.env.BENCH_TRY_SCHED_NONE) await startNode('workers 2 sched none', (p) => [WRAPPER, '--protocol', 'smtp', '--workers', '2', '--listen', `127.0.0.1:${p}`, '--connect', `127.0.0.1:${sinkPort}`], { ...process.env, NODE_CLUSTER_SCHED_POLICY: 'none' });
+    // The primary listens once its first worker does; the warm-up below reaches both (round robin).
+    if (hasSmtp) await startNode('smtp workers 2', (p) => [WRAPPER, '--protocol', 'smtp', '--workers', '2', '--listen', `127.0.0.1:${p}`, '--connect', `127.0.0.1:${sinkPort}`]);
 
     // A standalone proxy is a long-running daemon: let its JIT warm up first (not timed).
     for (const [name, port] of Object.entries(targets)) {
@@ -121,9 +128,9 @@ export async function benchSmtp() {
     for (let i = 0; i < REPEAT; i++) {
       for (const load of WORKLOADS) {
         for (const [name, port] of Object.entries(targets)) {
-          const before = pids[name] ? cpuSeconds(pids[name]) : 0;
+          const before = pids[name] ? cpuSecondsTree(pids[name]) : 0;
           const r = await smtpRun(tools.source, port, load, sink);
-          if (pids[name]) cpu[load.label][name] += cpuSeconds(pids[name]) - before;
+          if (pids[name]) cpu[load.label][name] += cpuSecondsTree(pids[name]) - before;
           if (!r.ok) {
             report.failed = true;
             console.log(`LOST MESSAGES via ${name} (${load.label}): sink counted ${r.got}/${load.messages}, smtp-source exit ${r.code}\n${r.out.slice(-600)}`);
@@ -162,6 +169,10 @@ export async function benchSmtp() {
         const rate = med.haproxy / med['wrapper smtp'];
         const target = message ? TARGET_SMTP_MSGS : TARGET_SMTP_BULK;
         row(`smtp ${load.label}: wrapper smtp rate / haproxy`, `${rate.toFixed(2)}x`, `>= ${target}x`, rate >= target);
+        // --workers 2 (issue 11): 20 at once, 20 connections and bulk have a target; newconn (one at a time) none.
+        const w2 = med.haproxy / med['smtp workers 2'];
+        const t2 = load.label === 'bulk' ? TARGET_WORKERS_BULK : load.label === 'newconn' ? null : TARGET_WORKERS_MSGS;
+        row(`smtp ${load.label}: smtp workers 2 rate / haproxy`, `${w2.toFixed(2)}x`, t2 === null ? '-' : `>= ${t2}x`, t2 === null ? null : w2 >= t2);
       }
     }
   } finally {

@@ -12,8 +12,8 @@ export const AUTH_FAILURE_OPTIONS: OptionTable = {
   authFailureWindow: { kind: 'integer', min: 1, max: 604800, default: 600, doc: 'seconds the failed logins of maxAuthFailures are counted in (a sliding window)' },
   banTime: { kind: 'integer', min: 1, max: 604800, default: 900, doc: 'seconds a banned client\'s new connections are refused' },
   banPrefix6: { kind: 'integer', min: 1, max: 128, default: 64, doc: 'IPv6 clients are counted per prefix of this length' },
-  stateStore: { kind: 'string', default: 'memory', doc: 'where the counts live: memory (this process) or redis://host:port[/db] (shared)' },
-  stateStoreTimeout: { kind: 'integer', min: 1, max: 60, default: 1, doc: 'seconds a Redis store may take to answer before the session goes on without it (fail open)' },
+  stateStore: { kind: 'string', default: 'memory', doc: 'where the counts live: memory (this process; with workers, the primary\'s) or redis://host:port[/db] (shared)' },
+  stateStoreTimeout: { kind: 'integer', min: 1, max: 60, default: 1, doc: 'seconds a Redis store (or, with workers, the primary) may take to answer before the session goes on without it (fail open)' },
   stateStoreMaxAddresses: { kind: 'integer', min: 1, max: 10000000, default: 100000, doc: 'client addresses the memory store tracks; the one whose last failure is oldest is forgotten first' },
 };
 

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { splitCommand } from './core/argv.js';
 import { flagName, type OptionSpec, type OptionTable, type OptionValue } from './core/options.js';
 import type { LineMatcher, Protocol, ProtocolOptions } from './core/protocol.js';
@@ -65,6 +66,8 @@ export interface Config {
   readonly authFailures: AuthFailureSettings | null;
   /** Seconds (in ms) open sessions may take to finish after SIGTERM in standalone mode. */
   readonly shutdownGraceMs: number;
+  /** Processes sharing the listeners in standalone mode (workers; auto resolved to the cores). 1: this process alone. */
+  readonly workers: number;
   /** The service's name in a multi-service file (logged as service=NAME); null otherwise. */
   readonly service: string | null;
   /** The file it came from, if any, for --check. */
@@ -126,6 +129,7 @@ export const CORE_OPTIONS: OptionTable = {
   maxViolations: { kind: 'integer', min: 1, max: 1000000, default: 10, doc: 'refused lines before the connection is closed' },
   maxConnections: { kind: 'integer', min: 1, max: 100000, default: 256, doc: 'concurrent sessions (standalone)' },
   shutdownGrace: { kind: 'integer', min: 0, max: 3600, default: 30, doc: 'seconds open sessions may take to finish after SIGTERM (standalone); then the shutdown reply' },
+  workers: { kind: 'string', default: '1', doc: 'processes sharing the listeners (standalone): a count 1..64, or auto (one per core)' },
   logLevel: { kind: 'integer', min: 0, max: 3, default: 1, doc: '0 refusals/errors, 1 +sessions, 2 +states, 3 +lines' },
   syslogFacility: { kind: 'string', default: null, oneOf: FACILITIES, doc: 'syslog facility (default: the protocol\'s, else daemon)' },
   logStderr: { kind: 'boolean', default: false, doc: 'also log to stderr (by-hand use only)' },
@@ -272,7 +276,9 @@ export function buildLayered(layers: readonly ConfigLayer[], configFile: string 
       }
       throw new ConfigError('PW_ERR_CONFIG_UNKNOWN_KEY', k, `unknown key for protocol ${protocol.name}`);
     }
-    (core ? v : extra)[k] = checkValue(k, spec, raw);
+    // workers = 2 in TOML is an integer; the key also takes "auto".
+    const value = k === 'workers' && typeof raw === 'number' ? String(raw) : raw;
+    (core ? v : extra)[k] = checkValue(k, spec, value);
   }
   // A protocol's own idle default (ident: 60 s) applies only when no source set idleTimeout.
   const idleTimeout = Object.hasOwn(v, 'idleTimeout') ? (v['idleTimeout'] as number) : protocol.defaultIdleTimeout ?? (CORE_OPTIONS['idleTimeout']!.default as number);
@@ -296,7 +302,9 @@ export function buildLayered(layers: readonly ConfigLayer[], configFile: string 
   protocol.checkOptions?.(options);
   const syslogFacility = (v['syslogFacility'] as Facility | null) ?? protocol.defaultFacility ?? 'daemon';
   // The keys a protocol resolves when left unset are shown with the value in force.
+  const workers = resolveWorkers(v['workers'] as string);
   const resolved: Record<string, OptionValue> = { protocol: protocol.name, maxLineLength: options.maxLineLength, lineEnding: options.lineEnding, syslogFacility, idleTimeout };
+  if (v['workers'] === 'auto') resolved['workers'] = `auto (${workers})`;
   const effective: EffectiveKey[] = [];
   for (const k of PLACE_KEYS) if (place[k] !== undefined) effective.push({ key: k, value: place[k]!, source: source[k]! });
   // In table order: the core's keys, then the protocol's.
@@ -327,11 +335,23 @@ export function buildLayered(layers: readonly ConfigLayer[], configFile: string 
     },
     authFailures: resolveAuthFailures(v),
     shutdownGraceMs: (v['shutdownGrace'] as number) * 1000,
+    workers,
     service,
     configFile,
     effective,
   };
   return deepFreeze(cfg);
+}
+
+/** Most worker processes: each is a whole daemon (listeners, hold store, sessions). */
+export const MAX_WORKERS = 64;
+
+/** workers: a count, or auto (os.availableParallelism(), at most MAX_WORKERS). */
+function resolveWorkers(w: string): number {
+  if (w === 'auto') return Math.max(1, Math.min(MAX_WORKERS, availableParallelism()));
+  const n = /^[1-9][0-9]{0,2}$/.test(w) ? Number(w) : NaN;
+  if (!(n <= MAX_WORKERS)) throw new ConfigError('PW_ERR_CONFIG_VALUE', 'workers', expected(`a count 1..${MAX_WORKERS} or auto`, w));
+  return n;
 }
 
 type PlaceKeyName = (k: 'connect' | 'exec' | 'listen') => string;

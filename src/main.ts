@@ -13,6 +13,8 @@ import { Session } from './io/session.js';
 import { openAuthGate } from './io/auth-gate.js';
 import { Daemon, ListenError, planListeners } from './io/daemon.js';
 import { takePassedSockets, type PassedSocket } from './io/systemd.js';
+import { runPrimary, type ReadyMessage } from './io/cluster-primary.js';
+import type { IpcChannel } from './io/worker-store.js';
 import { Logger, type LogSink } from './log/logger.js';
 import { openSyslog, StderrSink } from './log/syslog.js';
 
@@ -43,6 +45,8 @@ async function load(argv: readonly string[]): Promise<Loaded> {
  */
 async function main(argv: readonly string[]): Promise<never> {
   enableLinearRegexps();
+  // A worker forked by the primary (workers > 1): taken out of the environment so that no spawned server inherits it.
+  const worker = takeWorkerEnv();
   const stderrFree = !fdIsClient(2);
   let logger: Logger | null = null;
   const fail = async (err: unknown): Promise<never> => {
@@ -88,8 +92,14 @@ async function main(argv: readonly string[]): Promise<never> {
   if (multi && inetdClient) {
     return fail(new ConfigError('PW_ERR_CONFIG_VALUE', '--service', 'a multi-service file under inetd (a client socket on stdin) needs --service NAME'));
   }
-  const standalone = multi || first.listen !== null || first.listenFd !== null || (passed.length > 0 && !inetdClient);
-  if (standalone) return runDaemon(argv, loaded, passed, log, fail);
+  const standalone = multi || first.listen !== null || first.listenFd !== null || (passed.length > 0 && !inetdClient) || worker !== null;
+  if (worker !== null) return runDaemon(argv, loaded, worker.sockets, log, fail, { count: worker.count, primary: process as unknown as IpcChannel });
+  if (standalone && first.workers > 1) return runWorkers(argv, loaded, passed, log);
+  if (standalone) return runDaemon(argv, loaded, passed, log, fail, null);
+  if (first.workers > 1) {
+    // Under a superserver each connection is a process of its own already.
+    return fail(new ConfigError('PW_ERR_CONFIG_VALUE', 'workers', 'more than 1 needs standalone mode (--listen, a multi-service file, or sockets systemd passes with Accept=no); in inetd mode each connection is its own process'));
+  }
 
   let tlsCtx: ClientTlsContext | null = null;
   try {
@@ -130,17 +140,23 @@ async function main(argv: readonly string[]): Promise<never> {
  * accepting, let sessions finish for shutdownGrace, then close them with
  * the protocol's shutdown reply; a second signal closes them at once.
  */
-async function runDaemon(argv: readonly string[], loaded: Loaded, passed: readonly PassedSocket[], log: Logger, fail: (e: unknown) => Promise<never>): Promise<never> {
-  const daemon = new Daemon(log, (cfg) => log.derive(cfg.logLevel, cfg.service));
-  // One configuration with an address of its own binds it; the passed sockets are then not used.
-  const sockets = loaded.multi || loaded.services[0]!.listen === null ? passed : [];
-  if (sockets.length < passed.length) log.log('warning', `${passed.length} sockets passed by systemd are not used: the configuration names its own listen address`);
+async function runDaemon(
+  argv: readonly string[],
+  loaded: Loaded,
+  passed: readonly PassedSocket[],
+  log: Logger,
+  fail: (e: unknown) => Promise<never>,
+  worker: { readonly count: number; readonly primary: IpcChannel } | null,
+): Promise<never> {
+  const daemon = new Daemon(log, (cfg) => log.derive(cfg.logLevel, cfg.service), worker);
+  const sockets = usedSockets(loaded, passed, worker ? null : log);
   try {
     await daemon.apply(planListeners(loaded.services, sockets, loaded.multi), false);
   } catch (err) {
     if (err instanceof ListenError) return fail(new ProtowrapError('PW_ERR_SERVER_UNAVAILABLE', err.message));
     return fail(err);
   }
+  if (worker) worker.primary.send({ pw: 'ready' } satisfies ReadyMessage);
 
   // One reload at a time, and at most one waiting: a burst of SIGHUPs is one more reload, not a queue.
   let reloading = Promise.resolve();
@@ -160,25 +176,84 @@ async function runDaemon(argv: readonly string[], loaded: Loaded, passed: readon
         loaded = next;
         log.log('notice', `configuration reloaded${next.multi ? ` services=${next.services.map((s) => s.service).join(',')}` : ''}`);
       } catch (err) {
-        const msg = err instanceof Error ? err.message : String(err);
-        const tls = err instanceof ConfigError && /^(service \S+: )?tls(Cert|Key)\b/.test(err.message);
-        log.log('err', `${tls ? 'TLS certificate not reloaded, the old one stays' : 'configuration not reloaded, the old one stays'}: ${msg}`);
+        logReloadFailure(log, err);
       }
     });
   });
+  // A worker takes its signals from the primary: a Ctrl-C reaches the whole process group, and the primary turns it into SIGTERM.
+  if (worker) process.on('SIGINT', () => {});
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
+    if (!worker) process.once('SIGINT', resolve);
+    // The primary is gone (killed): the worker shuts down as on SIGTERM (its sessions get their
+    // grace) rather than serve unsupervised. Node's cluster would exit(0) at once, cutting them off.
+    if (worker) {
+      process.removeAllListeners('disconnect');
+      process.once('disconnect', resolve);
+    }
   });
   stopping = true;
   log.event('notice', 'shutdown', {});
   const again = () => daemon.closeNow();
   process.on('SIGTERM', again);
-  process.on('SIGINT', again);
+  if (!worker) process.on('SIGINT', again);
   // A reload under way finishes first, so that no listener it opens outlives the shutdown.
   await reloading;
   await daemon.close();
   return flushThenExit(log, ExitCode.ok);
+}
+
+function logReloadFailure(log: Logger, err: unknown): void {
+  const msg = err instanceof Error ? err.message : String(err);
+  const tls = err instanceof ConfigError && /^(service \S+: )?tls(Cert|Key)\b/.test(err.message);
+  log.log('err', `${tls ? 'TLS certificate not reloaded, the old one stays' : 'configuration not reloaded, the old one stays'}: ${msg}`);
+}
+
+/** The passed sockets the listeners take: none when the one configuration names its own address. */
+function usedSockets(loaded: Loaded, passed: readonly PassedSocket[], log: Logger | null): readonly PassedSocket[] {
+  const sockets = loaded.multi || loaded.services[0]!.listen === null ? passed : [];
+  if (sockets.length < passed.length) log?.log('warning', `${passed.length} sockets passed by systemd are not used: the configuration names its own listen address`);
+  return sockets;
+}
+
+/** How the primary tells a worker it is one: the worker count and the systemd sockets it serves. */
+const WORKER_ENV = 'PROTOWRAP_WORKER';
+
+function takeWorkerEnv(): { count: number; sockets: PassedSocket[] } | null {
+  const text = process.env[WORKER_ENV];
+  if (text === undefined) return null;
+  delete process.env[WORKER_ENV];
+  // Only a process the primary forked has the IPC channel; anything else ignores the variable.
+  if (typeof process.send !== 'function') return null;
+  const w = JSON.parse(text) as { count: number; sockets: PassedSocket[] };
+  return { count: w.count, sockets: w.sockets };
+}
+
+/**
+ * workers > 1: this process is the cluster primary (cluster-primary.ts).
+ * Before forwarding a SIGHUP it validates the configuration as a worker
+ * would (the file, the listeners' plan and the certificates), so that a
+ * broken one is logged once and every worker keeps the old.
+ */
+async function runWorkers(argv: readonly string[], loaded: Loaded, passed: readonly PassedSocket[], log: Logger): Promise<never> {
+  const count = loaded.services[0]!.workers;
+  const sockets = usedSockets(loaded, passed, log);
+  const validate = async (): Promise<boolean> => {
+    try {
+      const next = await load(argv);
+      if (next.multi !== loaded.multi) throw new ConfigError('PW_ERR_CONFIG_VALUE', '--config', 'a single configuration and a multi-service file cannot replace each other: restart');
+      const plan = planListeners(next.services, sockets, next.multi);
+      for (const p of plan) if (p.cfg.tls) new ClientTlsContext(p.cfg.tls);
+      const n = next.services[0]!.workers;
+      if (n !== count) log.log('warning', `workers = ${n}: the count changes on a restart only; ${count} workers go on`);
+      return true;
+    } catch (err) {
+      logReloadFailure(log, err);
+      return false;
+    }
+  };
+  const code = await runPrimary({ count, log, validate, env: { [WORKER_ENV]: JSON.stringify({ count, sockets }) } });
+  return flushThenExit(log, code);
 }
 
 /** How long the log may take to flush at exit. */

@@ -23,7 +23,7 @@ export const MAX_SERVICES = 64;
 const SERVICE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** Keys that are one per process, not one per service: set them at the top level. */
-const PROCESS_KEYS = ['syslogFacility', 'logStderr', 'logFormat'];
+const PROCESS_KEYS = ['syslogFacility', 'logStderr', 'logFormat', 'workers'];
 
 /** Keys a multi-service file does not take: each service has its own `listen`. */
 const SEED_LISTEN_KEYS = ['standalone', 'listenPort', 'listenAddr'];

@@ -1,6 +1,7 @@
 import { banKey, FailureWindow, type AuthFailureSettings, type FailureCount } from '../core/auth-failures.js';
 import type { LogFields } from '../log/event.js';
 import type { Logger } from '../log/logger.js';
+import type { IpcChannel } from './worker-store.js';
 
 /**
  * Where the failure counts live (stateStore). "memory": this process
@@ -92,12 +93,20 @@ export class AuthGate {
   }
 }
 
-/** The gate for these settings; the Redis client is loaded only when the store is Redis. */
-export async function openAuthGate(s: AuthFailureSettings, log: Logger, inetd: boolean): Promise<AuthGate> {
+/**
+ * The gate for these settings; the Redis client is loaded only when the
+ * store is Redis. primary: a worker's channel to the cluster primary, which
+ * holds the memory store for every worker (worker-store.ts); null: this
+ * process holds it.
+ */
+export async function openAuthGate(s: AuthFailureSettings, log: Logger, inetd: boolean, primary: IpcChannel | null = null): Promise<AuthGate> {
   const spec = s.store;
   switch (spec.type) {
-    case 'memory':
-      return new AuthGate(s, new MemoryStateStore(s, spec.maxAddresses), log);
+    case 'memory': {
+      if (!primary) return new AuthGate(s, new MemoryStateStore(s, spec.maxAddresses), log);
+      const { WorkerStateStore } = await import('./worker-store.js');
+      return new AuthGate(s, new WorkerStateStore(s, log, primary), log);
+    }
     case 'redis': {
       const { RedisStateStore } = await import('./redis-store.js');
       return new AuthGate(s, new RedisStateStore(s, spec, log, inetd), log);

@@ -6,6 +6,7 @@ import type { PassedSocket } from './systemd.js';
 import { Listener, type ListenTarget } from './listener.js';
 import { ClientTlsContext } from './tls.js';
 import { openAuthGate, type AuthGate } from './auth-gate.js';
+import type { IpcChannel } from './worker-store.js';
 
 /** One listener to run: where, with which configuration. */
 export interface PlannedListener {
@@ -80,6 +81,8 @@ export class Daemon {
   constructor(
     private readonly base: Logger,
     private readonly loggerFor: (cfg: Config) => Logger,
+    /** This process is one of several workers (cluster.ts): their count, and the channel to the primary. */
+    private readonly worker: { readonly count: number; readonly primary: IpcChannel } | null = null,
   ) {}
 
   /**
@@ -98,7 +101,7 @@ export class Daemon {
     const opened: [string, Listener, string][] = [];
     for (const [key, p] of next) {
       if (this.listeners.has(key)) continue;
-      const l = new Listener(p.cfg, this.loggerFor(p.cfg), tls.get(p.cfg) ?? null, p.target, gateOf(p.cfg));
+      const l = new Listener(p.cfg, this.loggerFor(p.cfg), tls.get(p.cfg) ?? null, p.target, gateOf(p.cfg), this.worker?.count ?? 1);
       try {
         opened.push([key, l, await l.listen()]);
       } catch (err) {
@@ -135,7 +138,7 @@ export class Daemon {
       if (!a) continue;
       const key = JSON.stringify(a);
       if (out.has(key)) continue;
-      out.set(key, this.gates.get(key) ?? (await openAuthGate(a, this.base, false)));
+      out.set(key, this.gates.get(key) ?? (await openAuthGate(a, this.base, false, this.worker?.primary ?? null)));
     }
     return out;
   }

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type * as Crypto from 'node:crypto';
 import type * as Tls from 'node:tls';
+import type { Cluster } from 'node:cluster';
 
 /**
  * Node's tls and crypto modules, loaded on first use. Under inetd every
@@ -20,4 +21,11 @@ export function nodeTls(): typeof Tls {
 
 export function nodeCrypto(): typeof Crypto {
   return (crypto ??= load('node:crypto') as typeof Crypto);
+}
+
+let cluster: Cluster | undefined;
+
+/** node:cluster, for the primary of workers > 1 only (a worker's net loads Node's own copy). */
+export function nodeCluster(): Cluster {
+  return (cluster ??= load('node:cluster') as Cluster);
 }

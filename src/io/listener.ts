@@ -38,6 +38,8 @@ export class Listener {
     readonly target: ListenTarget,
     /** Failed logins counted across sessions (maxAuthFailures), shared by the daemon's listeners; null: none. */
     private gate: AuthGate | null,
+    /** Worker processes sharing this listener: each takes ceil(maxConnections / workers). */
+    private readonly workers = 1,
   ) {
     this.holdStore = processHoldStore(cfg, this.log);
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (sock) => this.accept(sock));
@@ -71,8 +73,9 @@ export class Listener {
     const tls = this.tls;
     const holdStore = this.holdStore;
     const gate = this.gate;
-    if (this.sessions.size >= cfg.maxConnections) {
-      log.event('warning', 'refused_connection', { client: address, message: `${this.sessions.size} sessions open (maxConnections)` });
+    if (this.sessions.size >= Math.ceil(cfg.maxConnections / this.workers)) {
+      const share = this.workers > 1 ? ` in this worker (maxConnections ${cfg.maxConnections} over ${this.workers} workers)` : ' (maxConnections)';
+      log.event('warning', 'refused_connection', { client: address, message: `${this.sessions.size} sessions open${share}` });
       sock.destroy();
       return;
     }
