@@ -249,3 +249,25 @@ describe('http: trailer and response bounds', () => {
     expect(s.client).toBe('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
   });
 });
+
+describe('http: review findings', () => {
+  it('Expect: 100-continue answered with a final status: the body that may still come is held to minBodyRate', () => {
+    // RFC 9110 section 10.1.1: after a final response the client may still send the body. Until
+    // now the session stayed 'busy' (no body deadline), so a client could sit on the
+    // connection for the whole idleTimeout instead of one minBodyRate window.
+    const s = new MiniShell().push('POST /x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n');
+    expect(s.proto.clientPhase!()).toBe('busy');
+    s.fromServer('HTTP/1.1 405 Not Allowed\r\nContent-Length: 0\r\n\r\n');
+    expect(s.proto.clientPhase!()).toBe('body');
+    // The body still comes, framed as its Content-Length says; the next request is read after it.
+    s.push(`hello${'GET /n HTTP/1.1\r\nHost: a\r\n\r\n'}`);
+    expect(s.refusals).toEqual([]);
+    expect(s.heads).toEqual(['POST /x HTTP/1.1', 'GET /n HTTP/1.1']);
+  });
+
+  it('Expect: 100-continue: a final response to an earlier pipelined request does not end the wait', () => {
+    const s = new MiniShell().push('GET / HTTP/1.1\r\nHost: a\r\n\r\nPUT /x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n');
+    s.fromServer('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+    expect(s.proto.clientPhase!()).toBe('busy');
+  });
+});

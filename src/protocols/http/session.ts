@@ -304,7 +304,9 @@ export class HttpSession implements ProtocolSession {
   serverData(chunk: Buffer): ServerVerdict {
     if (this.phase === 'tunnel') return { toClient: null };
     const p = this.responses.feed(chunk);
-    if (p.continued) this.waiting100 = false;
+    // A 100, or the final response to the request whose body is announced (RFC 9110 section 10.1.1:
+    // the client may still send it): either way the wait is over and minBodyRate holds again.
+    if (p.continued || (this.waiting100 && this.responses.outstanding === 0)) this.waiting100 = false;
     if (p.fault) return { toClient: chunk.subarray(0, p.fault.at), close: true, notes: [`server response not framed, connection closed: ${p.fault.reason}`] };
     if (p.tunnel) {
       this.phase = 'tunnel';
