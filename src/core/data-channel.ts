@@ -30,6 +30,16 @@ export type DataRequest =
       readonly clientHost: string;
       readonly clientPort: number;
       readonly tls: boolean;
+    }
+  | {
+      /**
+       * A transfer command goes to the server now: the active-mode listener
+       * may take the server's connection from here on. A server connects
+       * only once it has a transfer command (RFC 959 section 3.2), so a
+       * connection before it is someone else's (a local process racing the
+       * server to the listener's port); after one such, none is relayed.
+       */
+      readonly kind: 'transfer';
     };
 
 /** The shell's answer to a DataRequest. */
@@ -41,7 +51,7 @@ export type DataOpened =
       readonly host: string;
       readonly port: number;
     }
-  | { readonly ok: false; readonly kind: 'passive' | 'active'; readonly reason: string };
+  | { readonly ok: false; readonly kind: 'passive' | 'active' | 'transfer'; readonly reason: string };
 
 /** What the protocol does once the shell has opened (or failed to open) a data listener. */
 export interface DataAnswer {
