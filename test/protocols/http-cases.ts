@@ -43,6 +43,8 @@ export const VALID: readonly ValidCase[] = [
   { name: 'one empty line before the request line', input: `\r\n${GET}`, requests: 1 },
   { name: 'absolute-form target, Host in other case, query only', input: 'GET HTTP://WWW.Example:8080?q HTTP/1.1\r\nHost: www.example:8080\r\n\r\n', requests: 1 },
   { name: 'absolute-form target in HTTP/1.0 without Host', input: 'GET http://a/p HTTP/1.0\r\n\r\n', requests: 1 },
+  { name: 'allowList matches the normalised target; the bytes go as sent', input: 'GET http://a//pub/./x?q=/../y HTTP/1.1\r\nHost: a\r\n\r\n', requests: 1, flags: { allowList: ['^GET /pub/x\\?q=/\\.\\./y HTTP/1\\.1$'] } },
+  { name: 'denyList: a query that only looks like the path is not the path', input: 'GET /pub?next=/admin HTTP/1.1\r\nHost: a\r\n\r\n', requests: 1, flags: { denyList: ['^GET /admin'] } },
   { name: 'absolute-form target', input: 'GET http://a:8080/p?q HTTP/1.1\r\nHost: a:8080\r\n\r\n', requests: 1 },
   { name: 'Expect: 100-continue', input: 'PUT /x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc', requests: 1 },
   { name: 'HTTP/1.0 keep-alive', input: `GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n${GET}`, requests: 2 },
@@ -151,6 +153,12 @@ export const HOSTILE: readonly HostileCase[] = [
   // The bad request after good ones: the good ones are forwarded, nothing after.
   { name: 'smuggling after a good request', input: `${GET}${post('Content-Length: 6\r\nTransfer-Encoding: chunked\r\n', '0\r\n\r\nG')}`, status: 400, forwarded: GET },
   // Rules.
+  { name: 'denyList: a merged slash reaches the same path at nginx', input: 'GET //admin/x HTTP/1.1\r\nHost: a\r\n\r\n', status: 403, forwarded: '', flags: { denyList: ['^GET /admin'] } },
+  { name: 'denyList: a %-escaped letter', input: 'GET /%61dmin/x HTTP/1.1\r\nHost: a\r\n\r\n', status: 403, forwarded: '', flags: { denyList: ['^GET /admin'] } },
+  { name: 'denyList: dot segments', input: 'GET /x/../admin/./x HTTP/1.1\r\nHost: a\r\n\r\n', status: 403, forwarded: '', flags: { denyList: ['^GET /admin/x'] } },
+  { name: 'denyList: %2e%2e segments', input: 'GET /pub/%2e%2e/admin HTTP/1.1\r\nHost: a\r\n\r\n', status: 403, forwarded: '', flags: { denyList: ['^GET /admin'] } },
+  { name: 'denyList: an absolute-form target', input: 'GET http://a/admin HTTP/1.1\r\nHost: a\r\n\r\n', status: 403, forwarded: '', flags: { denyList: ['^GET /admin'] } },
+  { name: 'allowList: the path the server serves must be allowed', input: 'GET /pub/../admin HTTP/1.1\r\nHost: a\r\n\r\n', status: 403, forwarded: '', flags: { allowList: ['^GET /pub/'] } },
   { name: 'denyList on the request line', input: 'GET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n', status: 403, forwarded: '', flags: { denyList: ['^GET /admin'] } },
   { name: 'denyHeaders', input: 'GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n', status: 403, forwarded: '', flags: { denyHeaders: ['(?i)^x-forwarded-for:'] } },
 ];

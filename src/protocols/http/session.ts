@@ -6,6 +6,7 @@ import { RequestHead } from './head.js';
 import { escapeForLog } from '../../log/escape.js';
 import { errorResponse, WRAPPER_REPLIES, type ErrorStatus } from './replies.js';
 import { ResponseFramer } from './response.js';
+import { normalisedRequestLine } from './target.js';
 
 /**
  * Requests forwarded and not yet answered (pipelining, RFC 9112 section
@@ -168,8 +169,15 @@ export class HttpSession implements ProtocolSession {
     const l = this.limits;
     if (this.options.deny.length > 0 || this.options.allow.length > 0) {
       const text = line.toString('latin1', 0, end);
-      for (const m of this.options.deny) if (m.test(text)) return this.refuse('denied_by_rule', 403, `matches deny pattern /${m.source}/`);
-      if (this.options.allow.length > 0 && !this.options.allow.some((m) => m.test(text))) return this.refuse('not_allowed_by_rule', 403, 'matches no allow pattern');
+      // The rules also see the target as the server routes it (//admin, /%61dmin, /x/../admin, http://h/admin).
+      const norm = normalisedRequestLine(line, end);
+      for (const m of this.options.deny) {
+        if (m.test(text)) return this.refuse('denied_by_rule', 403, `matches deny pattern /${m.source}/`);
+        if (norm !== null && m.test(norm)) return this.refuse('denied_by_rule', 403, `normalised target matches deny pattern /${m.source}/`);
+      }
+      // allowList: the form the server serves must be allowed.
+      const served = norm ?? text;
+      if (this.options.allow.length > 0 && !this.options.allow.some((m) => m.test(served))) return this.refuse('not_allowed_by_rule', 403, 'matches no allow pattern');
     }
     const r = parseRequestLine(line, end);
     if ('status' in r) return this.refuse(codeFor(r), r.status, r.reason);
