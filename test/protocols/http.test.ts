@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { HOSTILE, VALID } from './http-cases.js';
 import { MiniShell } from './http-harness.js';
+import { normalisedRequestLine } from '../../src/protocols/http/target.js';
 
 /** Every way to cut the input in two, plus one byte at a time. */
 function splits(input: string): number[][] {
@@ -269,5 +270,24 @@ describe('http: review findings', () => {
     const s = new MiniShell().push('GET / HTTP/1.1\r\nHost: a\r\n\r\nPUT /x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n');
     s.fromServer('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
     expect(s.proto.clientPhase!()).toBe('busy');
+  });
+});
+
+describe('http: the target the rules see (normalisedRequestLine)', () => {
+  it('is the served path: no empty, "." or ".." segment and no %XX left in it; the query as sent', () => {
+    const seg = fc.constantFrom('a', 'b', '.', '..', '', '%2e', '%2E%2e', '%2F', '%61', 'x%2fy');
+    fc.assert(
+      fc.property(fc.array(seg, { maxLength: 8 }), fc.constantFrom('', '?q=/../a', '?'), fc.boolean(), (parts, query, absolute) => {
+        const target = `${absolute ? 'http://h' : ''}/${parts.join('/')}${query}`;
+        const line = Buffer.from(`GET ${target} HTTP/1.1`);
+        const got = normalisedRequestLine(line, line.length) ?? line.toString('latin1');
+        expect(got.startsWith('GET /')).toBe(true);
+        expect(got.endsWith(`${query} HTTP/1.1`)).toBe(true);
+        const path = got.slice(4, got.length - query.length - 9);
+        const segments = path.split('/').slice(1, -1);
+        expect(segments.every((s) => s !== '' && s !== '.' && s !== '..')).toBe(true);
+        expect(path).not.toMatch(/%[0-9a-fA-F]{2}/);
+      }),
+    );
   });
 });
