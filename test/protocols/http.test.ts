@@ -266,6 +266,16 @@ describe('http: review findings', () => {
     expect(s.heads).toEqual(['POST /x HTTP/1.1', 'GET /n HTTP/1.1']);
   });
 
+  it('a body deadline after the request was answered closes without a 408: the client would take it for the next response', () => {
+    const s = new MiniShell().push('POST /x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n');
+    expect(s.proto.reply('timeout')?.toString('latin1')).toMatch(/^HTTP\/1\.1 408 /);
+    s.fromServer('HTTP/1.1 405 Not Allowed\r\nContent-Length: 0\r\n\r\n');
+    s.push('he');
+    expect(s.proto.clientPhase!()).toBe('body');
+    expect(s.proto.reply('timeout')).toBe(undefined);
+    expect(s.proto.reply('shutdown')).toBe(undefined);
+  });
+
   it('Expect: 100-continue: a final response to an earlier pipelined request does not end the wait', () => {
     const s = new MiniShell().push('GET / HTTP/1.1\r\nHost: a\r\n\r\nPUT /x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n');
     s.fromServer('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');

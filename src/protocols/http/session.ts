@@ -371,6 +371,9 @@ export class HttpSession implements ProtocolSession {
     // An idle keep-alive connection is closed without a word (RFC 9112 section 9.6): an
     // unasked response would be read as the answer to the client's next request.
     if (kind !== 'unavailable' && this.clientPhase() === 'idle') return undefined;
+    // Nor when the request whose body is being read has had its final response already (a 4xx
+    // instead of a 100 Continue, RFC 9110 section 10.1.1): a 408 now would answer nothing asked.
+    if (this.phase !== 'request-line' && this.phase !== 'headers' && this.phase !== 'tunnel' && this.responses.outstanding === 0) return undefined;
     return errorResponse(WRAPPER_REPLIES[kind]);
   }
 }
