@@ -276,6 +276,18 @@ describe('http: review findings', () => {
     expect(s.proto.reply('shutdown')).toBe(undefined);
   });
 
+  it('a bad chunk line of a request the server answered early: closed, without a second response for it', () => {
+    const s = new MiniShell().push('POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+    s.fromServer('HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n');
+    s.push('zz\r\n');
+    expect(s.refusals.map((r) => r.code)).toEqual(['smuggling']);
+    expect(s.closed).toBe(true);
+    expect(s.client).toBe('HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n');
+    // Not answered yet: the wrapper's 400 is the answer.
+    const t = new MiniShell().push('POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n');
+    expect(t.status).toBe(400);
+  });
+
   it('Expect: 100-continue: a final response to an earlier pipelined request does not end the wait', () => {
     const s = new MiniShell().push('GET / HTTP/1.1\r\nHost: a\r\n\r\nPUT /x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n');
     s.fromServer('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');

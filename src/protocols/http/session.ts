@@ -306,7 +306,14 @@ export class HttpSession implements ProtocolSession {
     // The request a refused field or body line belongs to, for the log (its line is the one shown otherwise).
     const first = this.phase === 'request-line' ? undefined : this.requestShown;
     this.kept = [];
-    return { kind: 'refuse', code, reason, reply: errorResponse(status), close: true, ...(first ? { note: `request="${first}"` } : {}) };
+    // A body line of a request the server has answered already: the close says it, a response would answer nothing asked.
+    const answered = this.answeredMidBody();
+    return { kind: 'refuse', code, reason, ...(answered ? {} : { reply: errorResponse(status) }), close: true, ...(first ? { note: `request="${first}"` } : {}) };
+  }
+
+  /** A body is being read for a request whose final response has come (an early 4xx, RFC 9110 section 10.1.1). */
+  private answeredMidBody(): boolean {
+    return this.phase !== 'request-line' && this.phase !== 'headers' && this.phase !== 'tunnel' && this.responses.outstanding === 0;
   }
 
   serverData(chunk: Buffer): ServerVerdict {
@@ -373,7 +380,7 @@ export class HttpSession implements ProtocolSession {
     if (kind !== 'unavailable' && this.clientPhase() === 'idle') return undefined;
     // Nor when the request whose body is being read has had its final response already (a 4xx
     // instead of a 100 Continue, RFC 9110 section 10.1.1): a 408 now would answer nothing asked.
-    if (this.phase !== 'request-line' && this.phase !== 'headers' && this.phase !== 'tunnel' && this.responses.outstanding === 0) return undefined;
+    if (this.answeredMidBody()) return undefined;
     return errorResponse(WRAPPER_REPLIES[kind]);
   }
 }
