@@ -76,6 +76,10 @@ export class DataRelays {
       if (this.pending?.kind === 'active') this.pending.armed = true;
       return { ok: false, kind: 'transfer', reason: 'armed' };
     }
+    if (req.kind === 'transfer-refused') {
+      if (this.pending?.kind === 'active') this.pending.armed = false;
+      return { ok: false, kind: 'transfer-refused', reason: 'disarmed' };
+    }
     this.closePending();
     const gen = ++this.generation;
     if (this.closed) return { ok: false, kind: req.kind, reason: 'session closed' };

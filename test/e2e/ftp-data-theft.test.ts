@@ -83,6 +83,35 @@ describe('ftp active mode: the wrapper\'s listener toward the server', () => {
     }
   });
 
+  it('a transfer vsftpd refuses (550, it never connects) leaves no window: a thief after the 550 is not relayed either', async () => {
+    const mine = await clientListener();
+    try {
+      const c = await raw(w.port);
+      await c.until('220 ');
+      await cmd(c, 'USER anonymous\r\n', '331');
+      await cmd(c, 'PASS x@example.org\r\n', '230');
+      const n = vs.commands().length;
+      await cmd(c, `PORT 127,0,0,1,${mine.port >> 8},${mine.port & 0xff}\r\n`, '200');
+      await waitFor(() => vs.commands().slice(n).some((x) => x.startsWith('PORT ')), 'vsftpd to log the PORT');
+      const p = vs.commands().slice(n).find((x) => x.startsWith('PORT '))!.slice(5).split(',').map(Number);
+      await cmd(c, 'RETR pub/no-such-file\r\n', '550');
+      // The client is released by that 550 as before.
+      await cmd(c, 'NOOP\r\n', '200');
+      const refusals = () => w.logs().split('data connection before the transfer command').length - 1;
+      const before = refusals();
+      const thief = connect({ host: '127.0.0.1', port: p[4]! * 256 + p[5]! });
+      thief.on('error', () => {});
+      await new Promise<void>((r) => thief.once('connect', () => r()));
+      thief.write('EVIL DATA\r\n');
+      await waitFor(() => refusals() === before + 1, 'this refusal in the log');
+      c.send('QUIT\r\n');
+      await c.closed;
+      expect(mine.got).toEqual([]);
+    } finally {
+      mine.server.close();
+    }
+  });
+
   it('without a thief, the same active RETR delivers the file byte for byte', async () => {
     const mine = await clientListener();
     try {

@@ -225,4 +225,19 @@ describe('ftp data relay (active)', () => {
     expect(e.lines.filter((l) => l.includes('listener contested by an earlier connection'))).toHaveLength(1);
     r.closeAll();
   });
+  it('a transfer the server refused disarms the listener: a connection before the next transfer command is refused', async () => {
+    const clientSink = await sink();
+    const e = env();
+    const r = relays(e);
+    const o = await r.open({ kind: 'active', clientHost: '127.0.0.1', clientPort: clientSink.port, tls: false });
+    const port = o.ok ? o.port : 0;
+    await r.open({ kind: 'transfer' });
+    expect(await r.open({ kind: 'transfer-refused' })).toEqual({ ok: false, kind: 'transfer-refused', reason: 'disarmed' });
+    const attempt = (data: string) => transfer(port, Buffer.from(data)).catch(() => Buffer.alloc(0));
+    expect((await attempt('thief after the 550')).length).toBe(0);
+    await new Promise((res) => setTimeout(res, 100));
+    expect(clientSink.sockets.length).toBe(0);
+    expect(e.lines.some((l) => l.includes('data connection before the transfer command'))).toBe(true);
+    r.closeAll();
+  });
 });

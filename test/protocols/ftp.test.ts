@@ -422,6 +422,23 @@ describe('ftp active mode: the server gets the wrapper\'s PORT', () => {
     expect(list.kind === 'forward' && list.data).toBe(undefined);
   });
 
+  it('PORT, then a transfer the server refuses (550, no 1xx): the listener is disarmed, the client released by the answer, the next transfer arms it again', () => {
+    const d = loggedIn(ftpDriver());
+    d.client('PORT 192,0,2,7,200,10\r\n');
+    d.opened({ ok: true, kind: 'active', host: '127.0.0.1', port: 40100 });
+    d.server('200 PORT command successful.\r\n');
+    d.client('RETR nothing\r\n');
+    d.opened({ ok: false, kind: 'transfer', reason: 'armed' });
+    const r = d.server('550 Failed to open file.\r\n');
+    expect(r.data).toEqual({ kind: 'transfer-refused' });
+    expect(r.release).toBe(undefined);
+    expect(d.opened({ ok: false, kind: 'transfer-refused', reason: 'disarmed' })).toEqual({ release: true });
+    const again = d.client('RETR f\r\n');
+    expect(again.kind === 'forward' && again.data).toEqual({ kind: 'transfer' });
+    // Its 150 comes: nothing to disarm.
+    expect(d.server('150 Opening.\r\n').data).toBe(undefined);
+  });
+
   it('EPRT gets an EPRT; minDataPort is configurable', () => {
     const d = loggedIn(ftpDriver({ minDataPort: 40000 }));
     expect(word(d.client('EPRT |1|192.0.2.7|30000|\r\n'))).toBe('bounce');

@@ -87,6 +87,10 @@ export class FtpSession implements ProtocolSession {
   private pendingData: { kind: 'pasv' | 'epsv'; text: Buffer; at: ReplyAddress } | { kind: 'active'; eprt: boolean } | null = null;
   /** An active-mode listener waits for the server: the next transfer command arms it (DataRequest 'transfer'). */
   private activeListening = false;
+  /** The transfer command that armed the active listener, until its first reply. */
+  private armedBy: Expected | null = null;
+  /** The reply that disarmed it also released the held client: the shell's answer to the disarm carries the release. */
+  private releaseOnDisarm = false;
 
   constructor(
     private readonly options: ProtocolOptions,
@@ -169,6 +173,7 @@ export class FtpSession implements ProtocolSession {
         const v = this.forward(spec.kind);
         if (!this.activeListening) return v;
         this.activeListening = false;
+        this.armedBy = this.heldFor === 'data' ? null : this.heldFor;
         return { ...v, data: { kind: 'transfer' } };
       }
       case 'rnto':
@@ -272,12 +277,21 @@ export class FtpSession implements ProtocolSession {
     let close = false;
     let loginFailed: { user: string | null } | undefined;
     let data: DataRequest | undefined;
+    let disarm = false;
     let rest: Buffer | null = chunk;
     while (rest !== null && rest.length > 0 && !close) {
       const fed = this.tracker.feed(rest);
       toClient.push(...fed.out);
       rest = fed.rest;
       for (const ev of fed.events) {
+        if (this.armedBy !== null && ev.expected === this.armedBy) {
+          // A 1xx: the server has connected (or is about to). A final reply alone: it never will for this command.
+          if (!ev.preliminary) {
+            disarm = true;
+            this.activeListening = true;
+          }
+          this.armedBy = null;
+        }
         const r = this.completed(ev);
         if (r === 'failed' || r === 'closing') {
           loginFailed = { user: this.user };
@@ -301,7 +315,14 @@ export class FtpSession implements ProtocolSession {
       if (last.text) toClient.push(last.text);
       toClient.push(...this.tracker.flushInjected());
     }
-    const release = this.takeRelease();
+    let release = this.takeRelease();
+    if (disarm && !data && !close) {
+      // A passive request in the same chunk replaces the listener anyway.
+      data = { kind: 'transfer-refused' };
+      // The shell answers a data request before it acts on a release: the answer carries it.
+      this.releaseOnDisarm = release;
+      release = false;
+    }
     return {
       toClient,
       ...(release ? { release } : {}),
@@ -326,6 +347,11 @@ export class FtpSession implements ProtocolSession {
 
   dataOpened(result: DataOpened): DataAnswer {
     if (result.kind === 'transfer') return {};
+    if (result.kind === 'transfer-refused') {
+      const release = this.releaseOnDisarm;
+      this.releaseOnDisarm = false;
+      return release ? { release } : {};
+    }
     const pending = this.pendingData;
     this.pendingData = null;
     if (!pending) return {};
