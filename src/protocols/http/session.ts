@@ -6,7 +6,7 @@ import { RequestHead } from './head.js';
 import { escapeForLog } from '../../log/escape.js';
 import { errorResponse, WRAPPER_REPLIES, type ErrorStatus } from './replies.js';
 import { ResponseFramer } from './response.js';
-import { normalisedRequestLine } from './target.js';
+import { normalisedRequestLines } from './target.js';
 
 /**
  * Requests forwarded and not yet answered (pipelining, RFC 9112 section
@@ -170,14 +170,14 @@ export class HttpSession implements ProtocolSession {
     if (this.options.deny.length > 0 || this.options.allow.length > 0) {
       const text = line.toString('latin1', 0, end);
       // The rules also see the target as the server routes it (//admin, /%61dmin, /x/../admin, http://h/admin).
-      const norm = normalisedRequestLine(line, end);
+      const norms = normalisedRequestLines(line, end);
       for (const m of this.options.deny) {
         if (m.test(text)) return this.refuse('denied_by_rule', 403, `matches deny pattern /${m.source}/`);
-        if (norm !== null && m.test(norm)) return this.refuse('denied_by_rule', 403, `normalised target matches deny pattern /${m.source}/`);
+        if (norms.some((n) => m.test(n))) return this.refuse('denied_by_rule', 403, `normalised target matches deny pattern /${m.source}/`);
       }
-      // allowList: the form the server serves must be allowed.
-      const served = norm ?? text;
-      if (this.options.allow.length > 0 && !this.options.allow.some((m) => m.test(served))) return this.refuse('not_allowed_by_rule', 403, 'matches no allow pattern');
+      // allowList: every form a server may serve must be allowed.
+      const served = norms.length > 0 ? norms : [text];
+      if (this.options.allow.length > 0 && !served.every((n) => this.options.allow.some((m) => m.test(n)))) return this.refuse('not_allowed_by_rule', 403, 'matches no allow pattern');
     }
     const r = parseRequestLine(line, end);
     if ('status' in r) return this.refuse(codeFor(r), r.status, r.reason);

@@ -9,6 +9,7 @@
 const SLASH = 0x2f;
 const QUESTION = 0x3f;
 const PERCENT = 0x25;
+const SEMI = 0x3b;
 
 function hexValue(c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
@@ -21,10 +22,15 @@ function hexValue(c: number): number {
  * before it picks a location), runs of "/" merged (nginx's merge_slashes),
  * and "." and ".." segments removed (RFC 3986 section 5.2.4).
  */
-function normalisePath(b: Buffer, s: number, e: number): string {
+function normalisePath(b: Buffer, s: number, e: number, stripParams: boolean): string {
   let decoded = '';
   for (let i = s; i < e; i++) {
     const c = b[i]!;
+    if (stripParams && c === SEMI) {
+      // A path parameter (Tomcat, Jetty: /admin;jsessionid=x/ is /admin/): up to the next raw "/".
+      while (i + 1 < e && b[i + 1] !== SLASH) i++;
+      continue;
+    }
     if (c === PERCENT && i + 2 < e && hexValue(b[i + 1]!) >= 0 && hexValue(b[i + 2]!) >= 0) {
       decoded += String.fromCharCode(hexValue(b[i + 1]!) * 16 + hexValue(b[i + 2]!));
       i += 2;
@@ -53,11 +59,25 @@ function normalisePath(b: Buffer, s: number, e: number): string {
 /**
  * The request line [0, end) with its target normalised: an absolute form
  * cut to its path, the path decoded and cleaned (normalisePath), the query
- * as sent. Null when the line is no `method SP target SP version` or the
- * result is the line itself (nothing to test twice). Called for a line the
- * grammar has not judged yet: it only reads, and every index is bounded.
+ * as sent; once as nginx and lighttpd read it, once with path parameters
+ * taken out as Tomcat and Jetty read it (`/pub/..;/admin` is their /admin).
+ * Forms equal to the line itself, or to each other, are left out (nothing
+ * to test twice); none when the line is no `method SP target SP version`.
+ * Called for a line the grammar has not judged yet: it only reads, and
+ * every index is bounded.
  */
-export function normalisedRequestLine(b: Buffer, end: number): string | null {
+export function normalisedRequestLines(b: Buffer, end: number): string[] {
+  const raw = b.toString('latin1', 0, end);
+  const out: string[] = [];
+  for (const strip of [false, true]) {
+    const line = normalisedRequestLine(b, end, strip);
+    if (line !== null && line !== raw && !out.includes(line)) out.push(line);
+  }
+  return out;
+}
+
+/** One normalised form of the request line (see normalisedRequestLines); null when the line is no request line. */
+export function normalisedRequestLine(b: Buffer, end: number, stripParams = false): string | null {
   const sp1 = b.indexOf(0x20);
   if (sp1 <= 0 || sp1 >= end) return null;
   let sp2 = end - 1;
@@ -73,7 +93,6 @@ export function normalisedRequestLine(b: Buffer, end: number): string | null {
   }
   let q = s;
   while (q < sp2 && b[q] !== QUESTION) q++;
-  const path = s < q ? normalisePath(b, s, q) : '/';
-  const line = `${b.toString('latin1', 0, sp1 + 1)}${path}${b.toString('latin1', q, end)}`;
-  return line === b.toString('latin1', 0, end) ? null : line;
+  const path = s < q ? normalisePath(b, s, q, stripParams) : '/';
+  return `${b.toString('latin1', 0, sp1 + 1)}${path}${b.toString('latin1', q, end)}`;
 }
