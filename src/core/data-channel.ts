@@ -30,6 +30,24 @@ export type DataRequest =
       readonly clientHost: string;
       readonly clientPort: number;
       readonly tls: boolean;
+    }
+  | {
+      /**
+       * A transfer command goes to the server now: the active-mode listener
+       * may take the server's connection from here on. A server connects
+       * only once it has a transfer command (RFC 959 section 3.2), so a
+       * connection before it is someone else's (a local process racing the
+       * server to the listener's port); after one such, none is relayed.
+       */
+      readonly kind: 'transfer';
+    }
+  | {
+      /**
+       * The server answered that transfer command with a final reply, no
+       * 1xx (550: no such file): it did not connect. The active listener
+       * waits for the next transfer command again, taking nothing before it.
+       */
+      readonly kind: 'transfer-refused';
     };
 
 /** The shell's answer to a DataRequest. */
@@ -41,7 +59,7 @@ export type DataOpened =
       readonly host: string;
       readonly port: number;
     }
-  | { readonly ok: false; readonly kind: 'passive' | 'active'; readonly reason: string };
+  | { readonly ok: false; readonly kind: 'passive' | 'active' | 'transfer' | 'transfer-refused'; readonly reason: string };
 
 /** What the protocol does once the shell has opened (or failed to open) a data listener. */
 export interface DataAnswer {

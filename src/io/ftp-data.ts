@@ -53,7 +53,16 @@ interface Relay {
  * old one) and MAX_DATA_RELAYS relays run.
  */
 export class DataRelays {
-  private pending: { server: Server; timer: NodeJS.Timeout; dataSocket: Socket | null } | null = null;
+  private pending: {
+    server: Server;
+    timer: NodeJS.Timeout;
+    dataSocket: Socket | null;
+    kind: 'passive' | 'active';
+    /** Active: the transfer command went to the server; only from now on may the server's connection come. */
+    armed: boolean;
+    /** Active: a connection came before the transfer command; no connection is relayed from this listener. */
+    contested: boolean;
+  } | null = null;
   /** Counts requests: an answer to an older one (still dialling when a newer came) is dropped. */
   private generation = 0;
   private readonly relays = new Set<Relay>();
@@ -62,6 +71,15 @@ export class DataRelays {
   constructor(private readonly env: DataEnv) {}
 
   async open(req: DataRequest): Promise<DataOpened> {
+    if (req.kind === 'transfer') {
+      // Not a new listener: the active one waiting now may take the server's connection.
+      if (this.pending?.kind === 'active') this.pending.armed = true;
+      return { ok: false, kind: 'transfer', reason: 'armed' };
+    }
+    if (req.kind === 'transfer-refused') {
+      if (this.pending?.kind === 'active') this.pending.armed = false;
+      return { ok: false, kind: 'transfer-refused', reason: 'disarmed' };
+    }
     this.closePending();
     const gen = ++this.generation;
     if (this.closed) return { ok: false, kind: req.kind, reason: 'session closed' };
@@ -128,7 +146,7 @@ export class DataRelays {
       this.env.log('notice', `data listener ${host}:${port} (${kind}) closed: no connection in ${this.env.acceptTimeoutMs / 1000} s`);
       this.closePending();
     }, this.env.acceptTimeoutMs);
-    this.pending = { server, timer, dataSocket };
+    this.pending = { server, timer, dataSocket, kind, armed: false, contested: false };
     server.on('connection', (sock) => {
       const from = normaliseAddress(sock.remoteAddress);
       if (!sameAddress(from, peer)) {
@@ -138,6 +156,16 @@ export class DataRelays {
         return;
       }
       if (this.pending?.server !== server || this.relays.size >= MAX_DATA_RELAYS) {
+        sock.destroy();
+        return;
+      }
+      const p = this.pending;
+      if (kind === 'active' && (!p.armed || p.contested)) {
+        // On the server's side every local process has the server's address: a connection before the
+        // transfer command is not the server's, and once one came, the next may be the thief's again.
+        const why = p.contested ? 'listener contested by an earlier connection' : 'data connection before the transfer command';
+        this.env.log('warning', `refused data connection from ${from}:${sock.remotePort ?? '?'} to ${host}:${port} (active): ${why}`);
+        p.contested = true;
         sock.destroy();
         return;
       }

@@ -48,4 +48,11 @@ describe('http: a server whose responses cannot be framed', () => {
     const got = (await clientSession(w.port, REQ)).toString('latin1');
     expect(got).toBe('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n');
   });
+  it('Content-Length and chunked together (response splitting toward a client that reads the length): the head is cut before its end', async () => {
+    const head = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n';
+    answer = `${head}\r\n2\r\nok\r\n1b\r\nHTTP/1.1 200 OK\r\nX: evil\r\n\r\n\r\n0\r\n\r\n`;
+    const got = (await clientSession(w.port, REQ)).toString('latin1');
+    expect(got).toBe(head);
+    await waitFor(() => w.logs().includes('both Transfer-Encoding and Content-Length in a response'), 'the note');
+  });
 });

@@ -157,6 +157,8 @@ describe('http in front of nginx', () => {
     expect(r.stderr).toContain('> Transfer-Encoding: chunked');
     expect(r.stdout).toMatch(/HTTP\/1\.1 201 Created/);
     expect(readFileSync(join(n.root, 'upload', 'big.bin')).equals(bytes)).toBe(true);
+    // nginx logs the request after its response: wait, or the line lands in the next test's slice of the log.
+    await waitFor(() => n.entries().some((e) => e.request === 'PUT /upload/big.bin HTTP/1.1'), 'nginx to log the PUT');
   });
 
   it('python http.client: GET, HEAD, POST and a chunked POST on one connection, the same through the wrapper', async () => {

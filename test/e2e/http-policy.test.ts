@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNginx, type Nginx } from '../helpers/nginx.js';
@@ -59,5 +61,18 @@ describe('http policy options in front of nginx', () => {
     expect(await curl(['-X', 'DELETE', `http://127.0.0.1:${w.port}/upload/x`])).toMatch(/^HTTP\/1\.1 501 Not Implemented\r\n/);
     expect(await logged(since)).toEqual([]);
     expect(await curl([`http://127.0.0.1:${w.port}/index.html`])).toMatch(/^HTTP\/1\.1 200 OK/);
+  });
+  it('denyList sees the path nginx serves: //, %-escapes, dot segments and the absolute form are refused too; nginx itself serves them', async () => {
+    const targets = ['//private/index.html', '/%70rivate/index.html', '/pub/../private/index.html', '/pub/%2e%2e/private/index.html', 'http://t/private/index.html'];
+    mkdirSync(join(n.root, 'private'), { recursive: true });
+    writeFileSync(join(n.root, 'private', 'index.html'), 'secret\n');
+    for (const t of targets) {
+      const req = Buffer.from(`GET ${t} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`);
+      // Direct, nginx serves the private file for every one of them.
+      expect((await clientSession(n.port, req)).toString('latin1'), t).toMatch(/^HTTP\/1\.1 200 OK[\s\S]*secret\n$/);
+      const since = n.entries().length;
+      expect((await clientSession(w.port, req)).toString('latin1'), t).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+      expect(await logged(since)).toEqual([]);
+    }
   });
 });

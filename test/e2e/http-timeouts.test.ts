@@ -81,6 +81,19 @@ describe('http deadlines in front of nginx', () => {
     await waitFor(() => w.logs().includes('end=body_too_slow'), 'the session close line');
   });
 
+  it('Expect: 100-continue answered 405 by nginx (no 100): a client that never sends the body is held to minBodyRate, and closed without a 408', async () => {
+    const c = await open(w.port);
+    c.sock.write('POST /index.html HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n');
+    // Before, the session stayed 'busy' (no deadline but idleTimeout, 600 s here).
+    let closed = false;
+    void c.closed.then(() => (closed = true));
+    await waitFor(() => closed, 'the close by the body deadline', 30_000);
+    // nginx's 405 and nothing after it: a 408 would be read as the answer to the next request.
+    expect(c.got()).toMatch(/^HTTP\/1\.1 405 Not Allowed\r\n/);
+    expect(c.got().match(/HTTP\/1\.1 /g)).toHaveLength(1);
+    await waitFor(() => w.logs().includes('end=body_too_slow'), 'the session close line');
+  });
+
   it('an idle keep-alive connection is closed silently after its response', async () => {
     const c = await open(w.port);
     c.sock.write('GET /index.html HTTP/1.1\r\nHost: t\r\n\r\n');

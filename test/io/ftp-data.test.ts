@@ -201,9 +201,43 @@ describe('ftp data relay (active)', () => {
     // Not the server's address: refused, the client is never dialled.
     expect((await transfer(port, Buffer.from('nope'), '127.0.0.3')).length).toBe(0);
     expect(clientSink.sockets.length).toBe(0);
+    // The transfer command goes to the server: from now on its connection may come.
+    expect(await r.open({ kind: 'transfer' })).toEqual({ ok: false, kind: 'transfer', reason: 'armed' });
     const payload = randomBytes(1024 * 1024);
     await transfer(port, payload);
     await waitFor(() => clientSink.got.length === 1, 'the download at the client');
     expect(sha(clientSink.got[0]!)).toBe(sha(payload));
+  });
+  it('a connection from the server\'s address before the transfer command is refused, and so is every one after it', async () => {
+    const clientSink = await sink();
+    const e = env();
+    const r = relays(e);
+    const o = await r.open({ kind: 'active', clientHost: '127.0.0.1', clientPort: clientSink.port, tls: false });
+    const port = o.ok ? o.port : 0;
+    // A refused connection may see its write fail (EPIPE, ECONNRESET): that too is nothing received.
+    const attempt = (data: string) => transfer(port, Buffer.from(data)).catch(() => Buffer.alloc(0));
+    expect((await attempt('thief')).length).toBe(0);
+    await r.open({ kind: 'transfer' });
+    expect((await attempt('the server, or the thief again')).length).toBe(0);
+    await new Promise((res) => setTimeout(res, 100));
+    expect(clientSink.sockets.length).toBe(0);
+    expect(e.lines.filter((l) => l.includes('data connection before the transfer command'))).toHaveLength(1);
+    expect(e.lines.filter((l) => l.includes('listener contested by an earlier connection'))).toHaveLength(1);
+    r.closeAll();
+  });
+  it('a transfer the server refused disarms the listener: a connection before the next transfer command is refused', async () => {
+    const clientSink = await sink();
+    const e = env();
+    const r = relays(e);
+    const o = await r.open({ kind: 'active', clientHost: '127.0.0.1', clientPort: clientSink.port, tls: false });
+    const port = o.ok ? o.port : 0;
+    await r.open({ kind: 'transfer' });
+    expect(await r.open({ kind: 'transfer-refused' })).toEqual({ ok: false, kind: 'transfer-refused', reason: 'disarmed' });
+    const attempt = (data: string) => transfer(port, Buffer.from(data)).catch(() => Buffer.alloc(0));
+    expect((await attempt('thief after the 550')).length).toBe(0);
+    await new Promise((res) => setTimeout(res, 100));
+    expect(clientSink.sockets.length).toBe(0);
+    expect(e.lines.some((l) => l.includes('data connection before the transfer command'))).toBe(true);
+    r.closeAll();
   });
 });

@@ -399,6 +399,46 @@ describe('ftp active mode: the server gets the wrapper\'s PORT', () => {
     expect(d.shown(r, '200 PORT command successful. Consider using PASV.\r\n')).toContain('200 PORT');
   });
 
+  it('PORT: the next transfer command arms the active listener (the server connects only after it); the one after, and passive transfers, do not', () => {
+    const d = loggedIn(ftpDriver());
+    d.client('PORT 192,0,2,7,200,10\r\n');
+    d.opened({ ok: true, kind: 'active', host: '127.0.0.1', port: 40100 });
+    d.server('200 PORT command successful.\r\n');
+    const retr = d.client('RETR f\r\n');
+    expect(retr.kind === 'forward' && retr.data).toEqual({ kind: 'transfer' });
+    expect(d.opened({ ok: false, kind: 'transfer', reason: 'armed' })).toEqual({});
+    d.server('150 Opening.\r\n226 Done.\r\n');
+    const again = d.client('RETR f\r\n');
+    expect(again.kind === 'forward' && again.data).toBe(undefined);
+    d.server('425 Use PORT or PASV first.\r\n');
+    // A PASV's listener replaces a PORT's that was never used.
+    d.client('PORT 192,0,2,7,200,10\r\n');
+    d.opened({ ok: true, kind: 'active', host: '127.0.0.1', port: 40100 });
+    d.server('200 PORT command successful.\r\n');
+    d.client('PASV\r\n');
+    d.server('227 Entering Passive Mode (127,0,0,1,156,165).\r\n');
+    d.opened({ ok: true, kind: 'passive', host: '127.0.0.1', port: 40200 });
+    const list = d.client('LIST\r\n');
+    expect(list.kind === 'forward' && list.data).toBe(undefined);
+  });
+
+  it('PORT, then a transfer the server refuses (550, no 1xx): the listener is disarmed, the client released by the answer, the next transfer arms it again', () => {
+    const d = loggedIn(ftpDriver());
+    d.client('PORT 192,0,2,7,200,10\r\n');
+    d.opened({ ok: true, kind: 'active', host: '127.0.0.1', port: 40100 });
+    d.server('200 PORT command successful.\r\n');
+    d.client('RETR nothing\r\n');
+    d.opened({ ok: false, kind: 'transfer', reason: 'armed' });
+    const r = d.server('550 Failed to open file.\r\n');
+    expect(r.data).toEqual({ kind: 'transfer-refused' });
+    expect(r.release).toBe(undefined);
+    expect(d.opened({ ok: false, kind: 'transfer-refused', reason: 'disarmed' })).toEqual({ release: true });
+    const again = d.client('RETR f\r\n');
+    expect(again.kind === 'forward' && again.data).toEqual({ kind: 'transfer' });
+    // Its 150 comes: nothing to disarm.
+    expect(d.server('150 Opening.\r\n').data).toBe(undefined);
+  });
+
   it('EPRT gets an EPRT; minDataPort is configurable', () => {
     const d = loggedIn(ftpDriver({ minDataPort: 40000 }));
     expect(word(d.client('EPRT |1|192.0.2.7|30000|\r\n'))).toBe('bounce');
@@ -448,7 +488,7 @@ describe('ftp AUTH TLS / PBSZ / PROT (RFC 4217), answered by the wrapper', () =>
     expect(q.kind === 'forward' && q.toClient?.toString()).toBe('200 Protection level set to P.\r\n');
     loggedIn(d);
     const port = d.client('PORT 192,0,2,7,4,1\r\n');
-    expect(port.kind === 'forward' && port.data?.tls).toBe(true);
+    expect(port.kind === 'forward' && port.data?.kind === 'active' && port.data.tls).toBe(true);
   });
 
   it('tls = require: USER before AUTH TLS refused with 530', () => {

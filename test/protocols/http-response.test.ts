@@ -33,6 +33,9 @@ const CASES: readonly Case[] = [
   { name: 'bare LF line', asked: [GET], bytes: 'HTTP/1.1 200 OK\nContent-Length: 0\n\n', completed: 0, faultAt: 0 },
   { name: 'two different Content-Length', asked: [GET], bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab', completed: 0, faultAt: 36 },
   { name: 'bad chunk size', asked: [GET], bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', completed: 0, faultAt: 47 },
+  { name: 'both Content-Length and chunked (RFC 9112 6.3: an intermediary must not pass both)', asked: [GET], bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n', completed: 0, faultAt: 64 },
+  { name: 'both, chunked first', asked: [GET], bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\nok\r\n0\r\n\r\n', completed: 0, faultAt: 64 },
+  { name: 'both in a HEAD response: no body to frame', asked: [HEAD, GET], bytes: `HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n${ok}`, completed: 2, faultAt: null },
   { name: '101 without an upgrade asked for', asked: [GET], bytes: 'HTTP/1.1 101 Switching Protocols\r\n\r\n', completed: 0, faultAt: 34 },
 ];
 

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { HOSTILE, VALID } from './http-cases.js';
 import { MiniShell } from './http-harness.js';
+import { normalisedRequestLine } from '../../src/protocols/http/target.js';
 
 /** Every way to cut the input in two, plus one byte at a time. */
 function splits(input: string): number[][] {
@@ -247,5 +248,68 @@ describe('http: trailer and response bounds', () => {
     s.fromServer(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;${'e'.repeat(5000)}\r\nx\r\n0\r\n\r\n`);
     expect(s.closed).toBe(true);
     expect(s.client).toBe('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
+  });
+});
+
+describe('http: review findings', () => {
+  it('Expect: 100-continue answered with a final status: the body that may still come is held to minBodyRate', () => {
+    // RFC 9110 section 10.1.1: after a final response the client may still send the body. Until
+    // now the session stayed 'busy' (no body deadline), so a client could sit on the
+    // connection for the whole idleTimeout instead of one minBodyRate window.
+    const s = new MiniShell().push('POST /x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n');
+    expect(s.proto.clientPhase!()).toBe('busy');
+    s.fromServer('HTTP/1.1 405 Not Allowed\r\nContent-Length: 0\r\n\r\n');
+    expect(s.proto.clientPhase!()).toBe('body');
+    // The body still comes, framed as its Content-Length says; the next request is read after it.
+    s.push(`hello${'GET /n HTTP/1.1\r\nHost: a\r\n\r\n'}`);
+    expect(s.refusals).toEqual([]);
+    expect(s.heads).toEqual(['POST /x HTTP/1.1', 'GET /n HTTP/1.1']);
+  });
+
+  it('a body deadline after the request was answered closes without a 408: the client would take it for the next response', () => {
+    const s = new MiniShell().push('POST /x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n');
+    expect(s.proto.reply('timeout')?.toString('latin1')).toMatch(/^HTTP\/1\.1 408 /);
+    s.fromServer('HTTP/1.1 405 Not Allowed\r\nContent-Length: 0\r\n\r\n');
+    s.push('he');
+    expect(s.proto.clientPhase!()).toBe('body');
+    expect(s.proto.reply('timeout')).toBe(undefined);
+    expect(s.proto.reply('shutdown')).toBe(undefined);
+  });
+
+  it('a bad chunk line of a request the server answered early: closed, without a second response for it', () => {
+    const s = new MiniShell().push('POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+    s.fromServer('HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n');
+    s.push('zz\r\n');
+    expect(s.refusals.map((r) => r.code)).toEqual(['smuggling']);
+    expect(s.closed).toBe(true);
+    expect(s.client).toBe('HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n');
+    // Not answered yet: the wrapper's 400 is the answer.
+    const t = new MiniShell().push('POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n');
+    expect(t.status).toBe(400);
+  });
+
+  it('Expect: 100-continue: a final response to an earlier pipelined request does not end the wait', () => {
+    const s = new MiniShell().push('GET / HTTP/1.1\r\nHost: a\r\n\r\nPUT /x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n');
+    s.fromServer('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+    expect(s.proto.clientPhase!()).toBe('busy');
+  });
+});
+
+describe('http: the target the rules see (normalisedRequestLine)', () => {
+  it('is the served path: no empty, "." or ".." segment and no %XX left in it; the query as sent', () => {
+    const seg = fc.constantFrom('a', 'b', '.', '..', '', '%2e', '%2E%2e', '%2F', '%61', 'x%2fy');
+    fc.assert(
+      fc.property(fc.array(seg, { maxLength: 8 }), fc.constantFrom('', '?q=/../a', '?'), fc.boolean(), (parts, query, absolute) => {
+        const target = `${absolute ? 'http://h' : ''}/${parts.join('/')}${query}`;
+        const line = Buffer.from(`GET ${target} HTTP/1.1`);
+        const got = normalisedRequestLine(line, line.length) ?? line.toString('latin1');
+        expect(got.startsWith('GET /')).toBe(true);
+        expect(got.endsWith(`${query} HTTP/1.1`)).toBe(true);
+        const path = got.slice(4, got.length - query.length - 9);
+        const segments = path.split('/').slice(1, -1);
+        expect(segments.every((s) => s !== '' && s !== '.' && s !== '..')).toBe(true);
+        expect(path).not.toMatch(/%[0-9a-fA-F]{2}/);
+      }),
+    );
   });
 });

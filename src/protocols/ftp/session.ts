@@ -85,6 +85,12 @@ export class FtpSession implements ProtocolSession {
   private epsvAll = false;
   /** The PASV / EPSV or PORT / EPRT waiting for the shell's listener. */
   private pendingData: { kind: 'pasv' | 'epsv'; text: Buffer; at: ReplyAddress } | { kind: 'active'; eprt: boolean } | null = null;
+  /** An active-mode listener waits for the server: the next transfer command arms it (DataRequest 'transfer'). */
+  private activeListening = false;
+  /** The transfer command that armed the active listener, until its first reply. */
+  private armedBy: Expected | null = null;
+  /** The reply that disarmed it also released the held client: the shell's answer to the disarm carries the release. */
+  private releaseOnDisarm = false;
 
   constructor(
     private readonly options: ProtocolOptions,
@@ -161,10 +167,15 @@ export class FtpSession implements ProtocolSession {
       case 'user':
         this.user = l.toString('latin1', verb.length + 1, Math.min(contentEnd, verb.length + 1 + USER_SHOWN));
         return this.forward(spec.kind);
-      case 'transfer':
+      case 'transfer': {
         // The server uses the REST marker on this transfer, whatever it answers.
         if (this.phase === 'restart') this.phase = 'ready';
-        return this.forward(spec.kind);
+        const v = this.forward(spec.kind);
+        if (!this.activeListening) return v;
+        this.activeListening = false;
+        this.armedBy = this.heldFor === 'data' ? null : this.heldFor;
+        return { ...v, data: { kind: 'transfer' } };
+      }
       case 'rnto':
         this.phase = 'ready';
         return this.forward(spec.kind);
@@ -236,6 +247,7 @@ export class FtpSession implements ProtocolSession {
     if (!sameAddress(hp.host, this.ctx.clientAddress)) return this.refuse('bounce', `${name} to ${hp.host}, not the client's address`, `500 Illegal ${name} command.`);
     if (hp.port < this.limits.minDataPort) return this.refuse('bounce', `${name} to port ${hp.port} (below minDataPort)`, `500 Illegal ${name} command.`);
     this.pendingData = { kind: 'active', eprt };
+    this.activeListening = false;
     this.hold('data');
     const data: DataRequest = { kind: 'active', clientHost: this.ctx.clientAddress, clientPort: hp.port, tls: this.protP };
     return { kind: 'forward', keep: true, hold: true, data };
@@ -265,12 +277,21 @@ export class FtpSession implements ProtocolSession {
     let close = false;
     let loginFailed: { user: string | null } | undefined;
     let data: DataRequest | undefined;
+    let disarm = false;
     let rest: Buffer | null = chunk;
     while (rest !== null && rest.length > 0 && !close) {
       const fed = this.tracker.feed(rest);
       toClient.push(...fed.out);
       rest = fed.rest;
       for (const ev of fed.events) {
+        if (this.armedBy !== null && ev.expected === this.armedBy) {
+          // A 1xx: the server has connected (or is about to). A final reply alone: it never will for this command.
+          if (!ev.preliminary) {
+            disarm = true;
+            this.activeListening = true;
+          }
+          this.armedBy = null;
+        }
         const r = this.completed(ev);
         if (r === 'failed' || r === 'closing') {
           loginFailed = { user: this.user };
@@ -294,7 +315,14 @@ export class FtpSession implements ProtocolSession {
       if (last.text) toClient.push(last.text);
       toClient.push(...this.tracker.flushInjected());
     }
-    const release = this.takeRelease();
+    let release = this.takeRelease();
+    if (disarm && !data && !close) {
+      // A passive request in the same chunk replaces the listener anyway.
+      data = { kind: 'transfer-refused' };
+      // The shell answers a data request before it acts on a release: the answer carries it.
+      this.releaseOnDisarm = release;
+      release = false;
+    }
     return {
       toClient,
       ...(release ? { release } : {}),
@@ -311,16 +339,25 @@ export class FtpSession implements ProtocolSession {
     const at = kind === 'pasv' && ev.code === 227 ? parse227(ev.text) : kind === 'epsv' && ev.code === 229 ? parse229(ev.text) : null;
     if (!at || (kind !== 'pasv' && kind !== 'epsv')) return null;
     this.pendingData = { kind, text: ev.text, at };
+    // The shell's new listener replaces an active one still waiting.
+    this.activeListening = false;
     this.heldFor = 'data';
     return { kind: 'passive', serverHost: at.host, serverPort: at.port, tls: this.protP };
   }
 
   dataOpened(result: DataOpened): DataAnswer {
+    if (result.kind === 'transfer') return {};
+    if (result.kind === 'transfer-refused') {
+      const release = this.releaseOnDisarm;
+      this.releaseOnDisarm = false;
+      return release ? { release } : {};
+    }
     const pending = this.pendingData;
     this.pendingData = null;
     if (!pending) return {};
     if (pending.kind === 'active') {
       if (!result.ok) return this.dataFailed(result.reason);
+      this.activeListening = true;
       // The server's answer to the wrapper's own PORT / EPRT releases the client.
       const e: Expected = { kind: 'port', held: true };
       this.tracker.expect(e);
@@ -420,7 +457,7 @@ export class FtpSession implements ProtocolSession {
   }
 
   /** Forwards the line; the client is held until the first line of its reply. */
-  private forward(kind: CommandKind, secret = false, all = false, zero = false): ClientVerdict {
+  private forward(kind: CommandKind, secret = false, all = false, zero = false): ClientVerdict & { kind: 'forward' } {
     const e: Expected = { kind, held: true, ...(all ? { all } : {}), ...(zero ? { zero } : {}) };
     this.tracker.expect(e);
     this.hold(e);

@@ -62,6 +62,12 @@ export interface RequestLine {
   readonly form: 'origin' | 'absolute' | 'authority' | 'asterisk';
   /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
   readonly minor: 0 | 1;
+  /**
+   * An absolute form's authority (between "//" and the path, query or end),
+   * lower-cased; null for the other forms. A server routes by it and ignores
+   * Host (RFC 9112 section 3.2.2), so it must be the Host the wrapper judged.
+   */
+  readonly authority: string | null;
 }
 
 /** The longest method name read (the longest registered one, UPDATEREDIRECTREF, has 17). */
@@ -86,12 +92,19 @@ export function parseRequestLine(b: Buffer, end: number): RequestLine | Fault {
   if (t >= end) return bad('no HTTP version (HTTP/0.9 is not served)');
   const form = targetForm(b, t0, t);
   if (typeof form !== 'string') return form;
+  let authority: string | null = null;
+  if (form === 'absolute') {
+    const a = b.indexOf('//', t0) + 2;
+    let ae = a;
+    while (ae < t && b[ae] !== 0x2f && b[ae] !== 0x3f) ae++;
+    authority = b.toString('latin1', a, ae).toLowerCase();
+  }
   const v = t + 1;
   if (end - v !== 8 || b.toString('latin1', v, v + 5) !== 'HTTP/' || !DIGIT[b[v + 5]!] || b[v + 6] !== 0x2e || !DIGIT[b[v + 7]!]) {
     return bad('malformed HTTP version');
   }
   if (b[v + 5] !== 0x31 || (b[v + 7] !== 0x30 && b[v + 7] !== 0x31)) return { status: 505, reason: 'HTTP version other than 1.0 or 1.1' };
-  return { method, form, minor: b[v + 7] === 0x31 ? 1 : 0 };
+  return { method, form, minor: b[v + 7] === 0x31 ? 1 : 0, authority };
 }
 
 /** Which of the four request-target forms [s, e) is, or why it is none of them. */

@@ -29,6 +29,8 @@ export interface Framing {
  */
 export class RequestHead {
   private hosts = 0;
+  /** The (last) Host value, lower-cased: an absolute form's authority must be it. */
+  private host: string | null = null;
   private readonly lengths: number[] = [];
   private codings: string[] | null = null;
   private close = false;
@@ -45,6 +47,7 @@ export class RequestHead {
     switch (f.name) {
       case 'host':
         this.hosts++;
+        this.host = b.toString('latin1', s, e).toLowerCase();
         return validHost(b, s, e) ? null : { code: 'bad_syntax', status: 400, reason: 'malformed Host' };
       case 'content-length': {
         const n = parseContentLength(b, s, e);
@@ -80,6 +83,12 @@ export class RequestHead {
   framing(): Framing | HeadFault {
     const minor = this.line.minor;
     if (minor === 1 ? this.hosts !== 1 : this.hosts > 1) return { code: 'bad_syntax', status: 400, reason: this.hosts === 0 ? 'HTTP/1.1 request without Host' : 'more than one Host' };
+    const authority = this.line.authority;
+    // RFC 9110 section 7.2: Host is the target's authority, userinfo excluded (section 4.2.4: userinfo is an error).
+    // A server routes an absolute form by its authority and ignores Host: a rule on Host would judge another request.
+    if (authority !== null && (authority.includes('@') || (this.host !== null && this.host !== authority))) {
+      return { code: 'bad_syntax', status: 400, reason: authority.includes('@') ? 'userinfo in an absolute-form target' : 'Host differs from the absolute-form target' };
+    }
     let chunked = false;
     if (this.codings) {
       if (minor === 0) return { code: 'smuggling', status: 400, reason: 'Transfer-Encoding in an HTTP/1.0 request' };

@@ -246,6 +246,10 @@ export class ResponseFramer {
       this.next();
       return 'final';
     }
+    // RFC 9112 section 6.3: both frame the body differently; an intermediary must not pass the two on
+    // (and the wrapper forwards bytes unchanged, so it cannot take Content-Length out): a client that
+    // reads the length would take the rest of the chunked body for the next response.
+    if (this.codings.length > 0 && this.lengthSeen) return { fault: 'both Transfer-Encoding and Content-Length in a response' };
     if (this.codings.length > 0) {
       if (this.codings[this.codings.length - 1] === 'chunked') {
         this.mode = 'chunk-size';

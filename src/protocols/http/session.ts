@@ -6,6 +6,7 @@ import { RequestHead } from './head.js';
 import { escapeForLog } from '../../log/escape.js';
 import { errorResponse, WRAPPER_REPLIES, type ErrorStatus } from './replies.js';
 import { ResponseFramer } from './response.js';
+import { normalisedRequestLines } from './target.js';
 
 /**
  * Requests forwarded and not yet answered (pipelining, RFC 9112 section
@@ -168,8 +169,15 @@ export class HttpSession implements ProtocolSession {
     const l = this.limits;
     if (this.options.deny.length > 0 || this.options.allow.length > 0) {
       const text = line.toString('latin1', 0, end);
-      for (const m of this.options.deny) if (m.test(text)) return this.refuse('denied_by_rule', 403, `matches deny pattern /${m.source}/`);
-      if (this.options.allow.length > 0 && !this.options.allow.some((m) => m.test(text))) return this.refuse('not_allowed_by_rule', 403, 'matches no allow pattern');
+      // The rules also see the target as the server routes it (//admin, /%61dmin, /x/../admin, http://h/admin).
+      const norms = normalisedRequestLines(line, end);
+      for (const m of this.options.deny) {
+        if (m.test(text)) return this.refuse('denied_by_rule', 403, `matches deny pattern /${m.source}/`);
+        if (norms.some((n) => m.test(n))) return this.refuse('denied_by_rule', 403, `normalised target matches deny pattern /${m.source}/`);
+      }
+      // allowList: every form a server may serve must be allowed.
+      const served = norms.length > 0 ? norms : [text];
+      if (this.options.allow.length > 0 && !served.every((n) => this.options.allow.some((m) => m.test(n)))) return this.refuse('not_allowed_by_rule', 403, 'matches no allow pattern');
     }
     const r = parseRequestLine(line, end);
     if ('status' in r) return this.refuse(codeFor(r), r.status, r.reason);
@@ -298,13 +306,22 @@ export class HttpSession implements ProtocolSession {
     // The request a refused field or body line belongs to, for the log (its line is the one shown otherwise).
     const first = this.phase === 'request-line' ? undefined : this.requestShown;
     this.kept = [];
-    return { kind: 'refuse', code, reason, reply: errorResponse(status), close: true, ...(first ? { note: `request="${first}"` } : {}) };
+    // A body line of a request the server has answered already: the close says it, a response would answer nothing asked.
+    const answered = this.answeredMidBody();
+    return { kind: 'refuse', code, reason, ...(answered ? {} : { reply: errorResponse(status) }), close: true, ...(first ? { note: `request="${first}"` } : {}) };
+  }
+
+  /** A body is being read for a request whose final response has come (an early 4xx, RFC 9110 section 10.1.1). */
+  private answeredMidBody(): boolean {
+    return this.phase !== 'request-line' && this.phase !== 'headers' && this.phase !== 'tunnel' && this.responses.outstanding === 0;
   }
 
   serverData(chunk: Buffer): ServerVerdict {
     if (this.phase === 'tunnel') return { toClient: null };
     const p = this.responses.feed(chunk);
-    if (p.continued) this.waiting100 = false;
+    // A 100, or the final response to the request whose body is announced (RFC 9110 section 10.1.1:
+    // the client may still send it): either way the wait is over and minBodyRate holds again.
+    if (p.continued || (this.waiting100 && this.responses.outstanding === 0)) this.waiting100 = false;
     if (p.fault) return { toClient: chunk.subarray(0, p.fault.at), close: true, notes: [`server response not framed, connection closed: ${p.fault.reason}`] };
     if (p.tunnel) {
       this.phase = 'tunnel';
@@ -361,6 +378,9 @@ export class HttpSession implements ProtocolSession {
     // An idle keep-alive connection is closed without a word (RFC 9112 section 9.6): an
     // unasked response would be read as the answer to the client's next request.
     if (kind !== 'unavailable' && this.clientPhase() === 'idle') return undefined;
+    // Nor when the request whose body is being read has had its final response already (a 4xx
+    // instead of a 100 Continue, RFC 9110 section 10.1.1): a 408 now would answer nothing asked.
+    if (this.answeredMidBody()) return undefined;
     return errorResponse(WRAPPER_REPLIES[kind]);
   }
 }
