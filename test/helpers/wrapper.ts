@@ -65,6 +65,15 @@ export interface Standalone {
  * (test/e2e/daemon-signals.test.ts tests the grace).
  */
 export async function startStandalone(args: readonly string[]): Promise<Standalone> {
+  // freePort() is a guess: another test may bind the port before the wrapper does (EADDRINUSE); then try another.
+  for (let attempt = 1; ; attempt++) {
+    const started = await tryStandalone(args);
+    if (started !== 'port_taken') return started;
+    if (attempt === 3) throw new Error('wrapper could not listen: three ports taken in a row');
+  }
+}
+
+async function tryStandalone(args: readonly string[]): Promise<Standalone | 'port_taken'> {
   const port = await freePort();
   const grace = args.includes('--shutdown-grace') ? [] : ['--shutdown-grace', '0'];
   const child = spawn(process.execPath, [WRAPPER, '--log-stderr', '--listen', `127.0.0.1:${port}`, ...grace, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -72,7 +81,10 @@ export async function startStandalone(args: readonly string[]): Promise<Standalo
   child.stderr!.on('data', (b: Buffer) => (err += b.toString('latin1')));
   const deadline = Date.now() + 10_000;
   while (!err.includes('listening on')) {
-    if (child.exitCode !== null) throw new Error(`wrapper exited ${child.exitCode}: ${err}`);
+    if (child.exitCode !== null) {
+      if (err.includes('EADDRINUSE')) return 'port_taken';
+      throw new Error(`wrapper exited ${child.exitCode}: ${err}`);
+    }
     if (Date.now() > deadline) throw new Error(`wrapper did not listen: ${err}`);
     await new Promise((r) => setTimeout(r, 20));
   }
