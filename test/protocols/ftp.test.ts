@@ -352,6 +352,21 @@ describe('ftp passive mode: the 227 / 229 are the wrapper\'s', () => {
     expect(v.release).toBe(true);
   });
 
+  it('a multi-line 227 past the collected-reply bound keeps its last line: the client still reads the reply\'s end', () => {
+    const d = loggedIn(ftpDriver());
+    d.client('PASV\r\n');
+    const middle = `227-${'y'.repeat(400)}\r\n`.repeat(30);
+    const v = d.server(`227-Entering Passive Mode\r\n${middle}227 Entering Passive Mode (127,0,0,1,156,64).\r\n`);
+    // The lines past the bound are left out, the final line is kept: its address is read, and the reply ends.
+    expect(v.data).toEqual({ kind: 'passive', serverHost: '127.0.0.1', serverPort: 40000, tls: false });
+    const a = d.opened({ ok: true, kind: 'passive', host: '198.51.100.1', port: 50001 });
+    const text = Buffer.concat(a.toClient ?? []).toString();
+    expect(text.startsWith('227-Entering Passive Mode\r\n')).toBe(true);
+    expect(text.endsWith('227 Entering Passive Mode (198,51,100,1,195,81).\r\n')).toBe(true);
+    expect(text.length).toBeLessThan(8192 + REPLY_LINE_MAX);
+    expect(a.release).toBe(true);
+  });
+
   it('a listener that cannot be opened: 425', () => {
     const d = loggedIn(ftpDriver());
     d.client('EPSV\r\n');

@@ -218,7 +218,7 @@ export class ReplyTracker {
     const e = this.current;
     if (lineBuf) {
       if (e?.kind === 'feat' && this.code === 211) this.featLine(lineBuf, this.firstLine, endsReply);
-      else this.collectLine(lineBuf);
+      else this.collectLine(lineBuf, endsReply);
     }
     const preliminary = this.code >= 100 && this.code < 200;
     if (this.firstLine && preliminary && !endsReply) {
@@ -256,8 +256,14 @@ export class ReplyTracker {
     return (h[0]! - 0x30) * 100 + (h[1]! - 0x30) * 10 + (h[2]! - 0x30);
   }
 
-  private collectLine(line: Buffer): void {
-    if (this.collectedLen + line.length > REPLY_MAX) return;
+  /**
+   * Past REPLY_MAX the middle lines of a collected reply are left out (a
+   * hostile server's endless 227-); its last line (itself at most
+   * REPLY_LINE_MAX) is always kept: it ends the reply for the client, and a
+   * 227's address is usually there.
+   */
+  private collectLine(line: Buffer, last: boolean): void {
+    if (!last && this.collectedLen + line.length > REPLY_MAX) return;
     this.collected.push(line);
     this.collectedLen += line.length;
   }
