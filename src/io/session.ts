@@ -16,7 +16,7 @@ import type { TLSSocket } from 'node:tls';
 import { connectServer, describeDest, type ServerConnection } from './server.js';
 import { serverPrelude } from './server-prelude.js';
 import { proxyEncodable } from '../core/proxy-header.js';
-import { SessionTimers } from './session-timers.js';
+import { SessionTimers, type PhaseExpiry } from './session-timers.js';
 import { WriteRun } from './write-run.js';
 import type { SessionEnd, SessionResult } from './session-end.js';
 import type { AuthGate } from './auth-gate.js';
@@ -123,7 +123,8 @@ export class Session implements FramerSink {
     this.proto = cfg.protocol.createSession(ctx, cfg.options);
     this.framer = new LineFramer(this, this.proto.lineLimit ?? cfg.options.maxLineLength);
     this.tag = { client: clientAddress, protocol: cfg.protocol.name, session: newSessionId() };
-    this.timers = new SessionTimers(cfg.idleTimeoutMs, cfg.sessionTimeoutMs, cfg.protocol.phaseTimers?.(cfg.options) ?? null, () => this.bytesIn);
+    const phases = cfg.protocol.phaseTimers?.(cfg.options) ?? null;
+    this.timers = phases ? new SessionTimers(cfg.idleTimeoutMs, cfg.sessionTimeoutMs, phases, () => this.bytesIn) : new SessionTimers(cfg.idleTimeoutMs, cfg.sessionTimeoutMs);
   }
 
   /** Dial the server and start relaying. Resolves when the session is over. */
@@ -726,12 +727,15 @@ export class Session implements FramerSink {
       () => {
         this.closeBoth('session_timeout', `session longer than ${this.cfg.sessionTimeoutMs / 1000} s`, this.proto.reply('timeout'));
       },
-      (phase, why) => {
-        // An idle keep-alive connection is closed without a word (RFC 9112 section 9.5); a slow head or body gets the timeout reply.
-        if (phase === 'idle') this.closeBoth('keepalive_timeout', why, undefined, false);
-        else this.closeBoth(phase === 'head' ? 'header_timeout' : 'body_too_slow', why, this.proto.reply('timeout'));
-      },
+      // Only a protocol with phases (HTTP) gets the phase handler (and its closure).
+      this.proto.clientPhase ? (phase, why) => this.phaseExpired(phase, why) : undefined,
     );
+  }
+
+  private phaseExpired(phase: PhaseExpiry, why: string): void {
+    // An idle keep-alive connection is closed without a word (RFC 9112 section 9.5); a slow head or body gets the timeout reply.
+    if (phase === 'idle') this.closeBoth('keepalive_timeout', why, undefined, false);
+    else this.closeBoth(phase === 'head' ? 'header_timeout' : 'body_too_slow', why, this.proto.reply('timeout'));
   }
 
   /** Closes what is open and reports the result. Safe to call more than once. */
