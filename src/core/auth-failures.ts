@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { addressBytes } from './ip.js';
 
 /**
  * Failed logins counted per client address across sessions (maxAuthFailures):
@@ -31,39 +31,17 @@ export type StateStoreSpec =
  * unix socket): it is never counted, nor banned.
  */
 export function banKey(address: string, prefix6: number): string | null {
-  const a = address.toLowerCase();
-  const v = isIP(a);
-  if (v === 4) return a;
-  if (v !== 6) return null;
-  const words = ipv6Words(a);
-  if (!words) return null;
-  // ::ffff:a.b.c.d (and its hex form ::ffff:c000:207) is an IPv4 client.
-  if (words.slice(0, 5).every((w) => w === 0) && words[5] === 0xffff) {
-    return `${words[6]! >> 8}.${words[6]! & 0xff}.${words[7]! >> 8}.${words[7]! & 0xff}`;
-  }
+  // addressBytes gives ::ffff:a.b.c.d (and its hex form ::ffff:c000:207) as the IPv4 client.
+  const b = addressBytes(address.toLowerCase());
+  if (!b) return null;
+  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  const words: number[] = [];
   for (let i = 0; i < 8; i++) {
     const keep = Math.max(0, Math.min(16, prefix6 - i * 16));
-    words[i] = keep === 0 ? 0 : words[i]! & ((0xffff << (16 - keep)) & 0xffff);
+    const w = (b[2 * i]! << 8) | b[2 * i + 1]!;
+    words.push(keep === 0 ? 0 : w & ((0xffff << (16 - keep)) & 0xffff));
   }
   return `${compressV6(words)}/${prefix6}`;
-}
-
-/** The eight 16-bit words of a valid IPv6 address (isIP said so), a trailing dotted quad included. */
-function ipv6Words(a: string): number[] | null {
-  let text = a;
-  const lastColon = text.lastIndexOf(':');
-  if (text.indexOf('.', lastColon) > 0) {
-    // ::ffff:1.2.3.4 → ::ffff:102:304
-    const q = text.slice(lastColon + 1).split('.').map(Number);
-    text = `${text.slice(0, lastColon + 1)}${((q[0]! << 8) | q[1]!).toString(16)}:${((q[2]! << 8) | q[3]!).toString(16)}`;
-  }
-  const halves = text.split('::');
-  const parse = (s: string) => (s === '' ? [] : s.split(':').map((h) => parseInt(h, 16)));
-  const head = parse(halves[0]!);
-  const rest = halves.length > 1 ? parse(halves[1]!) : [];
-  const fill = 8 - head.length - rest.length;
-  if (fill < 0 || (halves.length === 1 && fill !== 0)) return null;
-  return [...head, ...new Array<number>(fill).fill(0), ...rest];
 }
 
 /** RFC 5952 text: the longest run of two or more zero words as `::`. */

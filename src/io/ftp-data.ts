@@ -5,7 +5,7 @@ import { parsePortRange, type DataOpened, type DataRequest } from '../core/data-
 import type { ProtocolOptions } from '../core/protocol.js';
 import type { LogFields } from '../log/event.js';
 import type { Logger } from '../log/logger.js';
-import { sameAddress } from '../protocols/ftp/address.js';
+import { sameAddress } from '../core/ip.js';
 import { normaliseAddress } from './address.js';
 import { acceptTls } from './tls.js';
 

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parse227, parse229, parseEprtArg, parsePortArg, sameAddress } from '../../src/protocols/ftp/address.js';
+import { sameAddress } from '../../src/core/ip.js';
+import { parse227, parse229, parseEprtArg, parsePortArg } from '../../src/protocols/ftp/address.js';
 import { REPLY_LINE_MAX } from '../../src/protocols/ftp/replies.js';
 import { MAX_QUEUED } from '../../src/protocols/ftp/session.js';
 import { ftpDriver, loggedIn, replyOf, word, type Driver } from './ftp.harness.js';

@@ -1,7 +1,7 @@
 import type { Protocol, ProtocolOptions } from '../../core/protocol.js';
 import { ConfigError } from '../../errors.js';
 import { parsePortRange } from '../../core/data-channel.js';
-import { addressBytes } from './address.js';
+import { addressBytes } from '../../core/ip.js';
 import { FtpSession } from './session.js';
 
 function checkFtpOptions(o: ProtocolOptions): void {

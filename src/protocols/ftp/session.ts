@@ -3,7 +3,8 @@ import type { DataAnswer, DataOpened, DataRequest } from '../../core/data-channe
 import type { LineEnding } from '../../core/framer.js';
 import type { ClientVerdict, ProtocolOptions, ProtocolSession, RefusalCode, Secrecy, ServerVerdict, WrapperReply } from '../../core/protocol.js';
 import { checkLine } from '../generic.js';
-import { activeCommand, addressBytes, ipv4Bytes, parse227, parse229, parseEprtArg, parsePortArg, rewriteReply, sameAddress, type ReplyAddress } from './address.js';
+import { addressBytes, ipv4Bytes, sameAddress } from '../../core/ip.js';
+import { activeCommand, parse227, parse229, parseEprtArg, parsePortArg, rewriteReply, type ReplyAddress } from './address.js';
 import { COMMANDS, LOGGED_IN_STATES, MAX_VERB, type CommandKind, type FtpState } from './commands.js';
 import { ReplyTracker, type Expected, type ReplyEvent } from './replies.js';
 
