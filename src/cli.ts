@@ -89,7 +89,33 @@ function idleDefaults(): string {
   return [String(CORE_OPTIONS['idleTimeout']!.default), ...own].join('; ');
 }
 
-function build(argv: readonly string[]): Command {
+/**
+ * The long flag names argv mentions (`--max-line-length 5`, `--x=1`,
+ * `--no-x`), for the quick build: null when argv asks for something only the
+ * full table answers (help).
+ */
+function mentionedFlags(argv: readonly string[]): Set<string> | null {
+  const names = new Set<string>();
+  for (const a of argv) {
+    if (a === '-h' || a === '--help') return null;
+    if (!a.startsWith('--')) continue;
+    const eq = a.indexOf('=');
+    const name = a.slice(2, eq < 0 ? a.length : eq);
+    names.add(name);
+    if (name.startsWith('no-')) names.add(name.slice(3));
+  }
+  return names;
+}
+
+/**
+ * The command line's table. `only` set: just the generated flags argv
+ * mentions. Commander registers each of the 150-odd options one by one, a
+ * few milliseconds of every inetd start; a flag argv never names cannot
+ * change how argv parses (an option-argument is taken as it stands, whatever
+ * else is registered), so the result is the same. Anything but a clean parse
+ * (an error with its "did you mean", help) is redone on the full table.
+ */
+function build(argv: readonly string[], only: Set<string> | null): Command {
   const cmd = new Command('protowrap')
     .description('A security wrapper for line-oriented TCP protocols: checks every client line before the real server sees it.')
     .version(VERSION, '-V, --version')
@@ -109,9 +135,12 @@ function build(argv: readonly string[]): Command {
     .option('--syslog-facility <name>', 'syslog facility (daemon)')
     .option('--log-stderr', 'also log to stderr (by-hand use; ignored when stderr is a socket)')
     .option('--check', 'validate the configuration, print every key with its value and source, exit 0 (or 78)');
-  for (const [k, spec] of Object.entries(CORE_OPTIONS)) if (!HAND_WRITTEN.has(k)) addKeyFlags(cmd, k, spec, false, '');
+  const wanted = (k: string) => only === null || only.has(flagName(k));
+  for (const [k, spec] of Object.entries(CORE_OPTIONS)) if (!HAND_WRITTEN.has(k) && wanted(k)) addKeyFlags(cmd, k, spec, false, '');
   const shown = protocolInArgv(argv);
-  for (const [k, { spec, owners }] of protocolKeys()) addKeyFlags(cmd, k, spec, shown === null || !owners.includes(shown), owners.join(', '));
+  for (const [k, { spec, owners }] of protocolKeys()) {
+    if (wanted(k)) addKeyFlags(cmd, k, spec, shown === null || !owners.includes(shown), owners.join(', '));
+  }
   return cmd
     .addHelpText('after', shown ? '' : '\nEach protocol has options of its own: protowrap --protocol <name> --help lists them with their defaults.')
     .helpOption('-h, --help', 'show this help')
@@ -122,21 +151,42 @@ function build(argv: readonly string[]): Command {
 declare const __PROTOWRAP_VERSION__: string | undefined;
 const VERSION = typeof __PROTOWRAP_VERSION__ === 'string' ? __PROTOWRAP_VERSION__ : '0.0.0-dev';
 
-/** Parses argv (without node and script). Throws UsageError (exit 64) or CliInfo (exit 0). */
-export function parseCli(argv: readonly string[]): CliResult {
-  const cmd = build(argv);
-  let out = '';
-  cmd.configureOutput({ writeOut: (s) => (out += s), writeErr: (s) => (out += s) });
+/** True when argv parses on the quick table (no full build needed): for tests. */
+export function parsesOnQuickTable(argv: readonly string[]): boolean {
+  const only = mentionedFlags(argv);
+  return only !== null && parsedOn(build(argv, only), argv) instanceof Command;
+}
+
+/** cmd after parsing argv, or the error (or help, version) it threw. */
+function parsedOn(cmd: Command, argv: readonly string[]): Command | { out: string; err: unknown } {
+  const res = { out: '', err: undefined as unknown };
+  cmd.configureOutput({ writeOut: (s) => (res.out += s), writeErr: (s) => (res.out += s) });
   try {
     cmd.parse([...argv], { from: 'user' });
+    return cmd;
   } catch (err) {
-    if (err instanceof CommanderError || err instanceof InvalidArgumentError) {
-      if (err.exitCode === 0) throw new CliInfo(out);
-      throw new UsageError(err.message.replace(/^error: /, ''));
-    }
-    throw err;
+    res.err = err;
+    return res;
   }
-  const o = cmd.opts<Record<string, unknown>>();
+}
+
+/** The options argv sets, parsed on the full table; throws UsageError or CliInfo. */
+function fullParse(argv: readonly string[]): Record<string, unknown> {
+  const r = parsedOn(build(argv, null), argv);
+  if (r instanceof Command) return r.opts<Record<string, unknown>>();
+  const { err, out } = r;
+  if (err instanceof CommanderError || err instanceof InvalidArgumentError) {
+    if (err.exitCode === 0) throw new CliInfo(out);
+    throw new UsageError(err.message.replace(/^error: /, ''));
+  }
+  throw err;
+}
+
+/** Parses argv (without node and script). Throws UsageError (exit 64) or CliInfo (exit 0). */
+export function parseCli(argv: readonly string[], table: 'quick' | 'full' = 'quick'): CliResult {
+  const only = table === 'full' ? null : mentionedFlags(argv);
+  const quick = only === null ? null : parsedOn(build(argv, only), argv);
+  const o = quick instanceof Command ? quick.opts<Record<string, unknown>>() : fullParse(argv);
   const flags: RawOptions = {
     protocol: o['protocol'],
     maxLineLength: o['maxLineLength'],
