@@ -18,15 +18,17 @@
 //
 // The parts live in startup.mjs, stream.mjs, smtp.mjs and sessions.mjs; lib.mjs holds the
 // settings, the targets and the shared helpers.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { accessSync, constants } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { cleanup, printTable, report, which, WRAPPER } from './lib.mjs';
+import { cleanup, printTable, report, track, which, WRAPPER } from './lib.mjs';
 import { benchSessions } from './sessions.mjs';
 import { benchSmtp } from './smtp.mjs';
 import { benchStartup } from './startup.mjs';
 import { benchStream } from './stream.mjs';
+import { startSyslog, syslogUnavailable, withDevLog } from './syslog.mjs';
 
 // NODE_EXTRA_CA_CERTS makes every node start parse a CA bundle (tens of ms
 // here), inflating the `node -e 0` baseline and flattering every start-up
@@ -60,12 +62,40 @@ function socatVersion(socat) {
   return r.stdout.match(/socat version (\S+)/)?.[1] ?? '?';
 }
 
+/**
+ * Runs this script again with a real syslog daemon behind /dev/log (see
+ * syslog.mjs); resolves with its exit code, or null when that cannot be done
+ * here (then the bench runs as it is, and says so).
+ */
+async function underSyslog() {
+  if (process.env.BENCH_IN_NS) return null;
+  const why = syslogUnavailable();
+  if (why) {
+    console.log(`syslog: none (${why}): every log line of the wrapper costs a failed connect to /dev/log`);
+    return null;
+  }
+  const sys = await startSyslog();
+  const [cmd, args] = withDevLog(sys.socket, [process.execPath, fileURLToPath(import.meta.url)]);
+  const child = track(spawn(cmd, args, { stdio: 'inherit', env: { ...process.env, BENCH_IN_NS: '1' } }));
+  const code = await new Promise((r) => child.once('exit', (c, sig) => r(c ?? (sig ? 1 : 0))));
+  console.log(`syslog: rsyslogd wrote ${sys.lines()} lines from the run`);
+  sys.child.kill('SIGTERM');
+  return code;
+}
+
 async function main() {
+  const outer = await underSyslog();
+  if (outer !== null) {
+    cleanup();
+    process.exitCode = outer;
+    return;
+  }
   accessSync(WRAPPER, constants.R_OK);
   const socat = which('socat');
   const haproxy = which('haproxy');
   console.log(`protowrap bench: node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'})`);
   console.log(`wrapper: ${WRAPPER}`);
+  if (process.env.BENCH_IN_NS) console.log('syslog: a real rsyslogd behind /dev/log (private mount namespace), writing every line to a file');
   console.log(`socat: ${socat ? socatVersion(socat) : 'missing'}; haproxy: ${haproxy ? version(haproxy, ['-v']) : 'missing'}`);
   const load = loadavg()[0];
   console.log(`load average ${load.toFixed(2)}${load > 0.5 ? ': the machine is busy, expect noisy figures (variants are interleaved, so ratios suffer least)' : ''}`);

@@ -7,8 +7,8 @@ import type { Config } from '../config.js';
 import type { ServerStarttlsDialogue } from '../core/server-starttls.js';
 import { ProtowrapError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { Channel } from './channel.js';
 import type { ServerConnection } from './server.js';
+import { SocketServer } from './socket-server.js';
 
 /**
  * TLS toward the real server (serverTls): implicit (TLS from the first byte,
@@ -114,13 +114,7 @@ export function upgradeServer(sock: Socket, plan: ServerTlsPlan, timeoutMs: numb
         t.removeAllListeners('error');
         // The server's greeting from before TLS is the session's first server bytes.
         if (greeting) t.unshift(greeting);
-        resolve({
-          channel: new Channel(t, t),
-          describe: `${describe} tls=${t.getProtocol() ?? '?'} (${plan.mode}, ${plan.checked})`,
-          exited: null,
-          hasExited: () => false,
-          stop: () => t.destroy(),
-        });
+        resolve(new SocketServer(t, `${describe} tls=${t.getProtocol() ?? '?'} (${plan.mode}, ${plan.checked})`));
       });
     };
     sock.on('error', (e: NodeJS.ErrnoException) => fail(e.code ?? e.message, e));

@@ -4,6 +4,7 @@ import type { Destination } from '../config.js';
 import { ProtowrapError } from '../errors.js';
 import { Channel } from './channel.js';
 import { upgradeServer, type ServerTlsPlan } from './server-tls.js';
+import { SocketServer } from './socket-server.js';
 
 /** Most bytes of one stderr line of a spawned server kept for the log. */
 const MAX_STDERR_LINE = 512;
@@ -82,13 +83,7 @@ function dialServer(dest: Extract<Destination, { type: 'tcp' | 'unix' }>, timeou
         upgradeServer(sock, prelude.tls, timeoutMs, describe).then(resolve, reject);
         return;
       }
-      resolve({
-        channel: new Channel(sock, sock),
-        describe,
-        exited: null,
-        hasExited: () => false,
-        stop: () => sock.destroy(),
-      });
+      resolve(new SocketServer(sock, describe));
     });
   });
 }

@@ -8,14 +8,14 @@ export type PhaseExpiry = 'head' | 'body' | 'idle';
  * deadline of the phase the protocol says the client is in (HTTP: the whole
  * request head within headerTimeout, a body at minBodyRate at least, a
  * keep-alive connection idle for keepAliveTimeout at most). Activity only
- * stamps a time; the idle timer re-arms itself for the remainder when it
- * fires early, so a busy session costs no timer churn. The phase timer is
- * re-armed only when the phase changes.
+ * stamps a time; one timer serves the idle and the total wait, firing at the
+ * earlier of the two and re-arming itself for what is left, so a busy
+ * session costs no timer churn (and an idle daemon one Timeout a session,
+ * not two). The phase timer is re-armed only when the phase changes.
  */
 export class SessionTimers {
   private lastActivity = Date.now();
-  private idleTimer: NodeJS.Timeout | null = null;
-  private sessionTimer: NodeJS.Timeout | null = null;
+  private timer: NodeJS.Timeout | null = null;
   /**
    * The phase deadlines, only for a protocol that has phases (HTTP): every
    * other session does without the object and its closures (10,000 idle
@@ -37,13 +37,15 @@ export class SessionTimers {
   }
 
   arm(onIdle: (quietMs: number) => void, onSession: () => void, onPhase?: (p: PhaseExpiry, why: string) => void): void {
+    const sessionEnds = Date.now() + this.sessionMs;
     const check = () => {
-      const quiet = Date.now() - this.lastActivity;
+      const now = Date.now();
+      const quiet = now - this.lastActivity;
       if (quiet >= this.idleMs) onIdle(quiet);
-      else this.idleTimer = setTimeout(check, this.idleMs - quiet);
+      else if (now >= sessionEnds) onSession();
+      else this.timer = setTimeout(check, Math.min(this.idleMs - quiet, sessionEnds - now));
     };
-    this.idleTimer = setTimeout(check, this.idleMs);
-    this.sessionTimer = setTimeout(onSession, this.sessionMs);
+    this.timer = setTimeout(check, Math.min(this.idleMs, this.sessionMs));
     if (this.phases && onPhase) this.phases.onPhase = onPhase;
   }
 
@@ -58,8 +60,7 @@ export class SessionTimers {
   }
 
   clear(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    if (this.sessionTimer) clearTimeout(this.sessionTimer);
+    if (this.timer) clearTimeout(this.timer);
     this.phases?.clear();
   }
 }

@@ -81,6 +81,9 @@ export class Session implements FramerSink {
   private graceTimer: NodeJS.Timeout | null = null;
   private endReason: SessionEnd = 'done';
   private resolveDone: (r: SessionResult) => void = () => {};
+  private rejectDone: (err: unknown) => void = () => {};
+  /** Set while the server is being reached: ends that wait (with no server) when the session ends first. */
+  private abandonConnect: (() => void) | null = null;
   private finished = false;
   readonly done: Promise<SessionResult>;
   /** The fields every line of this session carries: client, protocol, session id. */
@@ -116,7 +119,10 @@ export class Session implements FramerSink {
     /** Failed logins counted across sessions (maxAuthFailures); null: none. */
     private readonly gate: AuthGate | null = null,
   ) {
-    this.done = new Promise((r) => (this.resolveDone = r));
+    this.done = new Promise((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
     const local = client.input instanceof Socket ? client.input.localAddress : undefined;
     this.localAddress = local ? normaliseAddress(local) : null;
     const ctx = { clientAddress, ...(this.localAddress ? { localAddress: this.localAddress } : {}), maxLineLength: cfg.options.maxLineLength, tls: cfg.tls?.mode ?? 'none', piped: client.piped, ...(holdStore ? { holdStore } : {}) } as const;
@@ -127,8 +133,19 @@ export class Session implements FramerSink {
     this.timers = phases ? new SessionTimers(cfg.idleTimeoutMs, cfg.sessionTimeoutMs, phases, () => this.bytesIn) : new SessionTimers(cfg.idleTimeoutMs, cfg.sessionTimeoutMs);
   }
 
-  /** Dial the server and start relaying. Resolves when the session is over. */
-  async start(): Promise<SessionResult> {
+  /**
+   * Dial the server and start relaying. Resolves when the session is over
+   * (rejects only on a bug). Not an async function: its promise would wait,
+   * with a reaction on done, for the whole session; a daemon holds
+   * thousands (bench/README.md, part 5). run() is over once the session is
+   * wired.
+   */
+  start(): Promise<SessionResult> {
+    this.run().catch((err: unknown) => this.rejectDone(err));
+    return this.done;
+  }
+
+  private async run(): Promise<void> {
     this.watchClientErrors(this.client);
     this.armTimers();
     this.early = new EarlyReader(this.client, () => this.clientLeftEarly('client connection closed before the server was reached'));
@@ -137,17 +154,17 @@ export class Session implements FramerSink {
       // wrapper's own address for the client's, and pass it as local: refuse instead.
       this.log.event('err', 'server_unavailable', { ...this.tag, message: `the client's address cannot go in a PROXY header (${this.client.endpoints.remoteAddress})` });
       this.closeBeforeServer();
-      return this.done;
+      return;
     }
     // A banned client never reaches the server (the store's answer is bounded; it fails open).
     if (this.gate && (await this.gate.isBanned(this.clientAddress))) {
-      if (this.finished || this.closing) return this.done;
+      if (this.finished || this.closing) return;
       this.log.event('warning', 'refused_connection', { ...this.tag, code: 'banned', reason: `banned after ${this.gate.settings.limit} failed logins (maxAuthFailures)` });
       this.closeBeforeServer('banned');
-      return this.done;
+      return;
     }
     // The session ended while the store was asked (the client left, SIGTERM): no server.
-    if (this.finished || this.closing) return this.done;
+    if (this.finished || this.closing) return;
     const connecting = connectServer(
       this.cfg.dest,
       this.cfg.connectTimeoutMs,
@@ -157,26 +174,30 @@ export class Session implements FramerSink {
     try {
       // A session that ends while the server is still being reached (SIGTERM,
       // a timeout, a client that left) does not wait for the connect timeout.
-      const server = await Promise.race([connecting, this.done.then(() => null)]);
+      const server = await new Promise<ServerConnection | null>((resolve, reject) => {
+        this.abandonConnect = () => resolve(null);
+        connecting.then(resolve, reject);
+      });
+      this.abandonConnect = null;
       if (!server) {
         connecting.then((s) => s.stop(), () => {});
-        return this.done;
+        return;
       }
       this.server = server;
     } catch (err) {
-      if (this.finished) return this.done;
+      if (this.finished) return;
       const msg = err instanceof ProtowrapError ? err.message : String(err);
       this.log.event('err', 'server_unavailable', { ...this.tag, server: describeDest(this.cfg.dest), message: msg });
       this.closeBeforeServer();
-      return this.done;
+      return;
     }
     if (this.finished || this.closing) {
       this.server.stop();
-      return this.done;
+      return;
     }
     if (this.log.wants(1)) this.log.event('info', 'session_open', { ...this.tag, server: this.server.describe });
     this.wire(this.server);
-    return this.done;
+    return;
   }
 
   /** No server for this session: the protocol's "unavailable" reply, then the end. */
@@ -228,7 +249,10 @@ export class Session implements FramerSink {
     // a verdict holds.
     if (early) this.onClientData(early);
     // Its EOF, seen then, is passed on after them (half-close).
-    if (this.early?.eof) this.onClientEof();
+    const earlyEof = this.early?.eof === true;
+    // Dropped: ten thousand idle sessions would each keep its listeners (bench part 5).
+    this.early = null;
+    if (earlyEof) this.onClientEof();
     this.updateClientFlow();
     // The first phase's deadline (HTTP: the first request head) runs from here, bytes or not.
     this.updatePhase();
@@ -773,6 +797,7 @@ export class Session implements FramerSink {
         });
       }
       this.resolveDone(result);
+      this.abandonConnect?.();
     };
     // A spawned server is reaped before the session counts as closed.
     const exited = this.server?.exited;

@@ -75,3 +75,65 @@ describe('session phase deadlines (fake timers)', () => {
     expect(seen).toEqual([]);
   });
 });
+
+describe('idle and total waits (one timer, fake timers)', () => {
+  let got: string[] = [];
+  let t: SessionTimers;
+  beforeEach(() => {
+    vi.useFakeTimers();
+    got = [];
+  });
+  afterEach(() => {
+    t.clear();
+    vi.useRealTimers();
+  });
+  const start = (idleMs: number, sessionMs: number) => {
+    t = new SessionTimers(idleMs, sessionMs);
+    t.arm((quiet) => got.push(`idle ${quiet}`), () => got.push('session'));
+  };
+
+  it('a quiet session ends at the idle timeout, to the millisecond', () => {
+    start(1000, 10_000);
+    vi.advanceTimersByTime(999);
+    expect(got).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(got).toEqual(['idle 1000']);
+  });
+
+  it('activity moves the idle deadline: quiet is counted from the last byte', () => {
+    start(1000, 10_000);
+    vi.advanceTimersByTime(600);
+    t.touch();
+    vi.advanceTimersByTime(999);
+    expect(got).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(got).toEqual(['idle 1000']);
+  });
+
+  it('a busy session ends at the session timeout, however active', () => {
+    start(1000, 5000);
+    for (let i = 0; i < 9; i++) {
+      vi.advanceTimersByTime(500);
+      t.touch();
+    }
+    vi.advanceTimersByTime(499);
+    expect(got).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(got).toEqual(['session']);
+  });
+
+  it('a session timeout shorter than the idle one fires first on a quiet session', () => {
+    start(10_000, 3000);
+    vi.advanceTimersByTime(2999);
+    expect(got).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(got).toEqual(['session']);
+  });
+
+  it('one Timeout per session, not two', () => {
+    start(1000, 5000);
+    expect(vi.getTimerCount()).toBe(1);
+    t.clear();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
