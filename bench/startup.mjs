@@ -4,10 +4,12 @@ import { spawn } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { mb, median, ms, pct, printTable, procStatus, row, RUNS, sleep, stats, TARGET_START_OVERHEAD, TARGET_START_RATIO, TARGET_START_RSS, timeout, tmp, track, WARMUP, WRAPPER } from './lib.mjs';
 
 const BANNER = '220 bench ready\r\n';
+const EXEC_FLOOR = fileURLToPath(new URL('./exec-floor.cjs', import.meta.url));
 
 /** Spawns argv with piped stdio; resolves ms from spawn to `until` (banner or exit). */
 function timeSpawn(argv, until) {
@@ -88,6 +90,7 @@ export async function benchStartup() {
     ['  same, run through its #! line', () => timeSpawn([WRAPPER, '--exec', script], 'banner')],
     ['direct: TCP connect to banner server', () => timeConnect(port)],
     ['wrapper inetd --connect tcp', () => timeSpawn([node, WRAPPER, '--connect', `127.0.0.1:${port}`], 'banner')],
+    ['node exec floor (exec-floor.cjs)', () => timeSpawn([node, EXEC_FLOOR, script], 'banner')],
   ];
   const times = variants.map(() => []);
   try {
@@ -123,6 +126,9 @@ export async function benchStartup() {
   const r = st[3].median / node0;
   row('start-up inetd --exec: to banner / node -e 0', `${r.toFixed(2)}x`, `<= ${TARGET_START_RATIO}x`, r <= TARGET_START_RATIO);
   row('start-up inetd --connect: to banner / node -e 0', `${(st[6].median / node0).toFixed(2)}x`, '-', null);
+  // The floor any Node exec proxy starts from (exec-floor.cjs), and the wrapper against it.
+  row('start-up node exec floor: to banner / node -e 0', `${(st[7].median / node0).toFixed(2)}x`, '-', null);
+  row('start-up inetd --exec: to banner / exec floor', `${(st[3].median / st[7].median).toFixed(2)}x`, '-', null);
   await benchStartupRss(script);
 }
 
