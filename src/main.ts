@@ -81,7 +81,10 @@ async function main(argv: readonly string[]): Promise<never> {
     process.exit(ExitCode.ok);
   }
   const first = services[0]!;
-  const sinks: LogSink[] = [openSyslog(facility)];
+  // The daemon's lines go through logger(1), an inetd process's through syslog(3) (see SyslogVia);
+  // decided when the sink opens, after the first line, by which time the mode is known.
+  let daemonLogs = false;
+  const sinks: LogSink[] = [openSyslog(facility, () => (daemonLogs ? 'pipe' : 'native'))];
   if (first.logStderr && stderrFree) sinks.push(new StderrSink(first.logFormat === 'json'));
   logger = new Logger(sinks, first.logLevel, first.logFormat);
   const log = logger;
@@ -93,6 +96,7 @@ async function main(argv: readonly string[]): Promise<never> {
     return fail(new ConfigError('PW_ERR_CONFIG_VALUE', '--service', 'a multi-service file under inetd (a client socket on stdin) needs --service NAME'));
   }
   const standalone = multi || first.listen !== null || first.listenFd !== null || (passed.length > 0 && !inetdClient) || worker !== null;
+  daemonLogs = standalone;
   if (worker !== null) return runDaemon(argv, loaded, worker.sockets, log, fail, { count: worker.count, primary: process as unknown as IpcChannel });
   if (standalone && first.workers > 1) return runWorkers(argv, loaded, passed, log);
   if (standalone) return runDaemon(argv, loaded, passed, log, fail, null);

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { writeSync } from 'node:fs';
 import type { Facility } from '../config.js';
+import { LoggerPipeSink } from './logger-pipe.js';
 import type { LogSink, Severity } from './logger.js';
 
 /**
@@ -71,59 +71,28 @@ export class SyslogSink implements LogSink {
 }
 
 /**
- * The fallback when the native addon cannot load: one long-lived util-linux
- * logger(1) process reading lines on its stdin. Slower to start, same result.
+ * How lines reach syslog: `native`, syslog(3) through the modern-syslog
+ * addon (an inetd process: a few lines, then it exits), or `pipe`, one
+ * long-lived logger(1) (the standalone daemon; see logger-pipe.ts). Each
+ * falls back to the other when it cannot work.
  */
-export class LoggerCommandSink implements LogSink {
-  private readonly child;
-  private failed = false;
-  constructor(facility: Facility) {
-    this.child = spawn('logger', ['-t', 'protowrap', '--id=' + process.pid, '--prio-prefix'], {
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
-    this.child.on('error', () => {
-      this.failed = true;
-    });
-    this.child.stdin.on('error', () => {
-      this.failed = true;
-    });
-    this.child.unref();
-    (this.child.stdin as unknown as { unref?: () => void }).unref?.();
-    this.facilityCode = FACILITY_CODES[facility];
-  }
-  private readonly facilityCode: number;
+export type SyslogVia = 'native' | 'pipe';
 
-  write(severity: Severity, message: string): void {
-    if (this.failed) return;
-    const pri = this.facilityCode * 8 + SEVERITY_CODES[severity];
-    this.child.stdin.write(`<${pri}>${message.replace(/\n/g, ' ')}\n`);
-  }
-
-  flush(): Promise<void> {
-    if (this.failed) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.child.once('exit', () => resolve());
-      this.child.once('error', () => resolve());
-      this.child.stdin.end();
-    });
-  }
-}
-
-const SEVERITY_CODES: Record<Severity, number> = { err: 3, warning: 4, notice: 5, info: 6, debug: 7 };
-const FACILITY_CODES: Record<Facility, number> = {
-  kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9, authpriv: 10, ftp: 11,
-  local0: 16, local1: 17, local2: 18, local3: 19, local4: 20, local5: 21, local6: 22, local7: 23,
-};
-
-/** Opens syslog now: the native addon if it loads, else logger(1). */
-export function openSyslogNow(facility: Facility): LogSink {
+/** syslog(3) through the native addon, or null when it cannot load. */
+function nativeSink(facility: Facility): LogSink | null {
   try {
     const require = createRequire(import.meta.url);
     const native = require('modern-syslog') as NativeSyslog;
     return new SyslogSink(native, facility);
   } catch {
-    return new LoggerCommandSink(facility);
+    return null;
   }
+}
+
+/** Opens syslog now, the way `via` says (see SyslogVia). */
+export function openSyslogNow(facility: Facility, via: SyslogVia = 'native'): LogSink {
+  if (via === 'pipe') return new LoggerPipeSink(facility, () => nativeSink(facility));
+  return nativeSink(facility) ?? new LoggerPipeSink(facility, () => null);
 }
 
 /**
@@ -136,8 +105,8 @@ export function openSyslogNow(facility: Facility): LogSink {
  * before every exit, so a configuration error logged before any session
  * still reaches syslog. Lines keep their order across the switch.
  */
-export function openSyslog(facility: Facility): LogSink {
-  return new DeferredSink(() => openSyslogNow(facility));
+export function openSyslog(facility: Facility, via: () => SyslogVia = () => 'native'): LogSink {
+  return new DeferredSink(() => openSyslogNow(facility, via()));
 }
 
 /**

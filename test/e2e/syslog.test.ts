@@ -140,4 +140,43 @@ describe('syslog through a real rsyslogd', () => {
     expect(err.msg).toContain('client=127.0.0.1 protocol=generic');
     expect(err.msg).toContain(`127.0.0.1:${closed}`);
   });
+
+  it('standalone: the daemon logs through one logger(1), with its own pid; a SIGTERM to every process of the unit (systemd) loses none of its last lines', async () => {
+    const port = await freePort();
+    const w = wrapped(['--listen', `127.0.0.1:${port}`, '--connect', `127.0.0.1:${rec.port}`, '--log-level', '1', '--shutdown-grace', '5']);
+    // Its own process group, as a unit's processes share a cgroup: one signal reaches the daemon and its logger(1).
+    const daemon = spawn(w.cmd, w.args, { stdio: ['ignore', 'ignore', 'ignore'], detached: true });
+    const mine = (r: SyslogRecord) => r.program === 'protowrap' && r.pid === String(daemon.pid);
+    try {
+      await rs.waitFor((r) => mine(r) && r.msg.startsWith('listening on'), 'for listening');
+      // The pipe: a logger(1) child of the daemon, and the kernel vouches for the daemon's pid (logger --id, as root).
+      const listening = rs.records().find((r) => mine(r) && r.msg.startsWith('listening on'))!;
+      expect(listening.trustedPid).toBe(String(daemon.pid));
+      const kids = spawn('pgrep', ['-P', String(daemon.pid), '-x', 'logger']);
+      const kidOut = await new Promise<string>((r) => {
+        let o = '';
+        kids.stdout.on('data', (b: Buffer) => (o += b.toString()));
+        kids.once('close', () => r(o));
+      });
+      expect(kidOut.trim().split('\n')).toHaveLength(1);
+      // A session, still open when the stop comes: its close is among the last lines.
+      const { connect } = await import('node:net');
+      const c = connect(port, '127.0.0.1');
+      await new Promise((r) => c.once('data', r));
+      await rs.waitFor((r) => mine(r) && r.msg.startsWith('session open'), 'for session open');
+      process.kill(-daemon.pid!, 'SIGTERM');
+      c.end('bye\r\n');
+      c.resume();
+      const code = await new Promise<number | null>((r) => daemon.once('exit', (x) => r(x)));
+      expect(code).toBe(0);
+      await rs.waitFor((r) => mine(r) && r.msg.startsWith('session close'), 'for session close');
+      const closeLine = rs.records().find((r) => mine(r) && r.msg.startsWith('session close'))!;
+      expect(closeLine.trustedPid).toBe(String(daemon.pid));
+      expect(rs.records().filter((r) => mine(r) && r.msg.startsWith('shutting down'))).toHaveLength(1);
+      // logger(1) outlived the signal: no line had to fall back to syslog(3).
+      expect(rs.records().filter((r) => mine(r) && r.msg.includes('logger(1)'))).toEqual([]);
+    } finally {
+      if (daemon.exitCode === null) process.kill(-daemon.pid!, 'SIGKILL');
+    }
+  });
 });
