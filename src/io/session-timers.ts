@@ -14,7 +14,8 @@ export type PhaseExpiry = 'head' | 'body' | 'idle';
  * not two). The phase timer is re-armed only when the phase changes.
  */
 export class SessionTimers {
-  private lastActivity = Date.now();
+  /** performance.now() of the last byte either way. */
+  private lastActivity = performance.now();
   private timer: NodeJS.Timeout | null = null;
   /**
    * The phase deadlines, only for a protocol that has phases (HTTP): every
@@ -33,15 +34,17 @@ export class SessionTimers {
   }
 
   touch(): void {
-    this.lastActivity = Date.now();
+    this.lastActivity = performance.now();
   }
 
   arm(onIdle: (quietMs: number) => void, onSession: () => void, onPhase?: (p: PhaseExpiry, why: string) => void): void {
-    const sessionEnds = Date.now() + this.sessionMs;
+    // Elapsed time, as a timer counts it: a step of the wall clock (NTP, a
+    // resumed VM) must not end every session at once, nor none for an hour.
+    const sessionEnds = performance.now() + this.sessionMs;
     const check = () => {
-      const now = Date.now();
+      const now = performance.now();
       const quiet = now - this.lastActivity;
-      if (quiet >= this.idleMs) onIdle(quiet);
+      if (quiet >= this.idleMs) onIdle(Math.round(quiet));
       else if (now >= sessionEnds) onSession();
       else this.timer = setTimeout(check, Math.min(this.idleMs - quiet, sessionEnds - now));
     };

@@ -141,7 +141,11 @@ export class Session implements FramerSink {
    * wired.
    */
   start(): Promise<SessionResult> {
-    this.run().catch((err: unknown) => this.rejectDone(err));
+    this.run().catch((err: unknown) => {
+      // A bug. Once done has settled no one waits on it: left unhandled, it reaches main's handler.
+      if (this.finished) void Promise.reject(err);
+      else this.rejectDone(err);
+    });
     return this.done;
   }
 

@@ -130,6 +130,23 @@ describe('idle and total waits (one timer, fake timers)', () => {
     expect(got).toEqual(['session']);
   });
 
+  it('a step of the wall clock (NTP, a resumed VM) moves neither deadline: both count elapsed time', () => {
+    start(1000, 30_000);
+    for (const step of [3_600_000, -7_200_000]) {
+      vi.advanceTimersByTime(500);
+      t.touch();
+      vi.setSystemTime(Date.now() + step);
+    }
+    for (let i = 0; i < 57; i++) {
+      vi.advanceTimersByTime(500);
+      t.touch();
+    }
+    vi.advanceTimersByTime(499);
+    expect(got).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(got).toEqual(['session']);
+  });
+
   it('one Timeout per session, not two', () => {
     start(1000, 5000);
     expect(vi.getTimerCount()).toBe(1);
