@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemorySink } from '../../src/log/logger.js';
-import { LoggerPipeSink, MAX_PIPED_LOG_BYTES } from '../../src/log/logger-pipe.js';
+import { LOG_BATCH_MS, LoggerPipeSink, MAX_PIPED_LOG_BYTES } from '../../src/log/logger-pipe.js';
 
 /**
  * The daemon's log pipe to logger(1) (src/log/logger-pipe.ts), with a stand-in
@@ -38,6 +38,29 @@ describe('LoggerPipeSink', () => {
     expect(lines.slice(0, 3)).toEqual(['<22>session open client=1.2.3.4', '<20>refused code=x', '<19>two lines']);
     expect(lines.slice(3, 1003)).toEqual(Array.from({ length: 1000 }, (_, i) => `<23>line ${i}`));
     expect(lines.slice(1003)).toEqual(['']);
+  });
+
+  it('lines of separate turns within LOG_BATCH_MS share one write; a lone line waits LOG_BATCH_MS at most', async () => {
+    const out = join(dir, 'chunks');
+    // A stand-in that notes the size of every read, once it is reading.
+    const reader = `const fs = require('fs'); process.stdin.on('data', (d) => fs.appendFileSync(${JSON.stringify(out)}, d.length + '\\n')); process.stdout.write('ready\\n');`;
+    let child!: import('node:child_process').ChildProcess;
+    const sink = new LoggerPipeSink('daemon', () => null, () => (child = spawn(process.execPath, ['-e', reader], { stdio: ['pipe', 'pipe', 'ignore'] })));
+    await new Promise((r) => child.stdout!.once('data', r));
+    const line = 'z'.repeat(40);
+    for (let i = 0; i < 20; i++) {
+      sink.write('info', `${i} ${line}`);
+      await new Promise((r) => setImmediate(r));
+    }
+    await until(() => existsSync(out) && readFileSync(out, 'latin1').split('\n').filter(Boolean).map(Number).reduce((a, b) => a + b, 0) >= 20 * 47, 'the 20 lines');
+    const reads = readFileSync(out, 'latin1').split('\n').filter(Boolean);
+    // One write for the batch (a reader may still split it); line by line it would be 20.
+    expect(reads.length).toBeLessThanOrEqual(2);
+    const t0 = Date.now();
+    sink.write('info', 'alone');
+    await until(() => readFileSync(out, 'latin1').split('\n').filter(Boolean).length > reads.length, 'the lone line');
+    expect(Date.now() - t0).toBeLessThan(LOG_BATCH_MS + 200);
+    await sink.flush();
   });
 
   it('a reader that takes nothing: memory stays bounded, the rest is counted and dropped', async () => {
