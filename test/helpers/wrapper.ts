@@ -5,8 +5,36 @@ import { fileURLToPath } from 'node:url';
 /** The built single-file executable under test (npm test builds it first). */
 export const WRAPPER = fileURLToPath(new URL('../../dist/protowrap.js', import.meta.url));
 
-/** A free TCP port on loopback (bind to port 0, read it, release it). */
+/**
+ * Ports handed out by freePort(): below Linux's ephemeral range (32768 and
+ * up), so that no outgoing connection of this or any process takes one as its
+ * source port between freePort() and the server's bind, and a block of its
+ * own for each vitest worker (VITEST_POOL_ID), so that two files running at
+ * once never get the same one; each file starts at a random place in its
+ * worker's block, so the next file in that worker does not at once reuse the
+ * ports the last one let go. A port something else holds is skipped.
+ */
+const PORT_BLOCK = 600;
+const POOL = Number(process.env['VITEST_POOL_ID'] ?? 1 + (process.pid % 15));
+const PORT_BASE = 20000 + ((POOL - 1) % 16) * PORT_BLOCK;
+let nextPort = PORT_BASE + Math.floor(Math.random() * PORT_BLOCK);
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.once('error', () => res(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
+  });
+}
+
+/** A free TCP port on loopback, for a server a test starts (see PORT_BASE). */
 export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < PORT_BLOCK; tries++) {
+    const port = nextPort;
+    nextPort = nextPort + 1 >= PORT_BASE + PORT_BLOCK ? PORT_BASE : nextPort + 1;
+    if (await canListen(port)) return port;
+  }
+  // Every port of the block is taken: let the kernel pick one.
   return new Promise((res, rej) => {
     const s = createServer();
     s.once('error', rej);
