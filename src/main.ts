@@ -277,7 +277,11 @@ async function flushThenExit(log: Logger, code: number): Promise<never> {
     new Promise<false>((r) => (timer = setTimeout(() => r(false), EXIT_FLUSH_MS))),
   ]);
   clearTimeout(timer);
-  if (!flushed) process.kill(process.pid, 'SIGKILL');
+  if (!flushed) {
+    // A stuck syslog: a logger(1) blocked on it must not outlive us.
+    log.abandon();
+    process.kill(process.pid, 'SIGKILL');
+  }
   process.exit(code);
 }
 

@@ -8,6 +8,8 @@ export interface LogSink {
   write(severity: Severity, message: string): void;
   /** Resolves when every line written so far has been handed to the system. */
   flush(): Promise<void>;
+  /** The process gives up waiting for flush() and exits: drop any helper process that would outlive it. */
+  abandon?(): void;
 }
 
 /**
@@ -54,6 +56,11 @@ export class Logger {
   /** A line in words only (event "message"): the text form is the message itself. */
   log(severity: Severity, message: string): void {
     this.event(severity, 'message', { message });
+  }
+
+  /** See LogSink.abandon. */
+  abandon(): void {
+    for (const s of this.sinks) s.abandon?.();
   }
 
   async flush(): Promise<void> {

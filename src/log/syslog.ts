@@ -162,6 +162,10 @@ export class DeferredSink implements LogSink {
     if (!this.sink && this.pending.length === 0) return Promise.resolve();
     return this.opened().flush();
   }
+
+  abandon(): void {
+    this.sink?.abandon?.();
+  }
 }
 
 /**

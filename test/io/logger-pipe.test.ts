@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemorySink } from '../../src/log/logger.js';
-import { LOG_BATCH_MS, LoggerPipeSink, MAX_PIPED_LOG_BYTES } from '../../src/log/logger-pipe.js';
+import { LOG_BATCH_MS, LoggerPipeSink, MAX_PIPED_LOG_BYTES, PROBATION_MS } from '../../src/log/logger-pipe.js';
 
 /**
  * The daemon's log pipe to logger(1) (src/log/logger-pipe.ts), with a stand-in
@@ -28,7 +28,9 @@ describe('LoggerPipeSink', () => {
 
   it('writes every line with its <PRI> (facility * 8 + severity), in order, one line each; flush waits for the reader', async () => {
     const out = join(dir, 'out');
-    const sink = new LoggerPipeSink('mail', () => null, () => spawn('sh', ['-c', `cat > '${out}'`], { stdio: ['pipe', 'ignore', 'ignore'] }));
+    let child!: import('node:child_process').ChildProcess;
+    const sink = new LoggerPipeSink('mail', () => null, () => (child = spawn('sh', ['-c', `cat > '${out}'`], { stdio: ['pipe', 'ignore', 'ignore'] })));
+    await new Promise((r) => child.once('spawn', r));
     sink.write('info', 'session open client=1.2.3.4');
     sink.write('warning', 'refused code=x');
     sink.write('err', 'two\nlines');
@@ -60,6 +62,11 @@ describe('LoggerPipeSink', () => {
     sink.write('info', 'alone');
     await until(() => readFileSync(out, 'latin1').split('\n').filter(Boolean).length > reads.length, 'the lone line');
     expect(Date.now() - t0).toBeLessThan(LOG_BATCH_MS + 200);
+    // A warning (a refusal) or an error does not wait: it leaves at once, with what waited before it.
+    sink.write('info', 'waits');
+    expect(child.stdin!.writableCorked).toBe(1);
+    sink.write('warning', 'refused');
+    expect(child.stdin!.writableCorked).toBe(0);
     await sink.flush();
   });
 
@@ -73,7 +80,10 @@ describe('LoggerPipeSink', () => {
     expect(child.stdin!.writableLength).toBeLessThan(MAX_PIPED_LOG_BYTES + 300);
     child.kill('SIGKILL');
     await until(() => instead.lines.length > 0, 'the replacement');
-    expect(instead.lines[0]).toEqual({ severity: 'warning', message: 'logger(1) exited (SIGKILL); lines still in its pipe may be lost: logging through syslog(3) now' });
+    // Killed within PROBATION_MS of its start: the kept lines (at most 1000) go to syslog(3) again, then the count.
+    expect(instead.lines[0]).toEqual({ severity: 'warning', message: 'logger(1) exited (SIGKILL) right after it started: logging through syslog(3) now; the last 1000 lines again' });
+    expect(instead.lines.slice(1, 1001).every((l) => l.message === line)).toBe(true);
+    expect(instead.lines[1001]!.message).toMatch(/^\d+ log lines dropped: syslog too slow$/);
     sink.write('notice', 'after');
     expect(instead.lines.at(-1)).toEqual({ severity: 'notice', message: 'after' });
     await sink.flush();
@@ -105,10 +115,61 @@ describe('LoggerPipeSink', () => {
     const sink = new LoggerPipeSink('daemon', () => instead, () => child);
     sink.write('info', 'before');
     await until(() => existsSync(out) && readFileSync(out, 'latin1').includes('before'), 'the first line');
+    // Past its probation: what it had is not sent again.
+    await new Promise((r) => setTimeout(r, PROBATION_MS + 100));
     child.kill('SIGTERM');
     await until(() => instead.lines.length > 0, 'the replacement');
     sink.write('info', 'after');
     expect(instead.lines.map((l) => l.message)).toEqual(['logger(1) exited (SIGTERM); lines still in its pipe may be lost: logging through syslog(3) now', 'after']);
+  });
+
+  it('logger(1) exits right after it started (a logger without these options): no line is lost, the kept ones go to syslog(3)', async () => {
+    const instead = new MemorySink();
+    // Reads nothing, exits 1 at once, as a logger refusing --prio-prefix would.
+    const sink = new LoggerPipeSink('daemon', () => instead, () => spawn('sh', ['-c', 'sleep 0.2; exit 1'], { stdio: ['pipe', 'ignore', 'ignore'] }));
+    sink.write('notice', 'listening on 127.0.0.1:25');
+    await new Promise((r) => setTimeout(r, 50));
+    sink.write('info', 'session open');
+    await until(() => instead.lines.length > 0, 'the replacement');
+    sink.write('info', 'later');
+    expect(instead.lines.map((l) => l.message)).toEqual([
+      'logger(1) exited (exit 1) right after it started: logging through syslog(3) now; the last 2 lines again',
+      'listening on 127.0.0.1:25',
+      'session open',
+      'later',
+    ]);
+  });
+
+  it('logger(1) not on PATH, or no /bin/sh: every line through syslog(3), from the first; flush does not wait', async () => {
+    for (const start of [() => 'logger(1) not found on PATH', () => spawn('/nonexistent/sh', [], { stdio: ['pipe', 'ignore', 'ignore'] })]) {
+      const instead = new MemorySink();
+      const sink = new LoggerPipeSink('daemon', () => instead, start);
+      sink.write('err', 'cannot listen on 127.0.0.1:25');
+      const t0 = Date.now();
+      await sink.flush();
+      expect(Date.now() - t0).toBeLessThan(1000);
+      expect(instead.lines.map((l) => l.message).slice(-1)).toEqual(['cannot listen on 127.0.0.1:25']);
+      expect(instead.lines[0]!.message).toMatch(/^logger\(1\) (not found on PATH|could not run \(ENOENT\)): logging through syslog\(3\) now/);
+    }
+  });
+
+  it('a flush while syslog is too slow: the count of dropped lines is still written, last', async () => {
+    const out = join(dir, 'out');
+    let child!: import('node:child_process').ChildProcess;
+    const sink = new LoggerPipeSink('daemon', () => null, () => (child = spawn('sh', ['-c', `sleep 0.3; cat > '${out}'`], { stdio: ['pipe', 'ignore', 'ignore'] })));
+    await new Promise((r) => child.once('spawn', r));
+    for (let i = 0; i < 5000; i++) sink.write('info', 'w'.repeat(200));
+    await sink.flush();
+    const lines = readFileSync(out, 'latin1').split('\n').filter(Boolean);
+    expect(lines.at(-1)).toMatch(/^<28>\d+ log lines dropped: syslog too slow$/);
+  });
+
+  it('abandon(): a logger(1) stuck on syslog is killed, not left behind', async () => {
+    const sink = new LoggerPipeSink('daemon', () => null);
+    const child = (sink as unknown as { child: import('node:child_process').ChildProcess }).child;
+    await new Promise((r) => child.once('spawn', r));
+    sink.abandon();
+    await until(() => child.signalCode === 'SIGKILL', 'the kill');
   });
 
   it('logger(1) cannot start: syslog(3) from the first line', async () => {
