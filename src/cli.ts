@@ -151,10 +151,16 @@ function build(argv: readonly string[], only: Set<string> | null): Command {
 declare const __PROTOWRAP_VERSION__: string | undefined;
 const VERSION = typeof __PROTOWRAP_VERSION__ === 'string' ? __PROTOWRAP_VERSION__ : '0.0.0-dev';
 
+/** argv parsed on the quick table, or null when the full table must answer (help, any error). */
+function quickParse(argv: readonly string[]): Command | null {
+  const only = mentionedFlags(argv);
+  const r = only === null ? null : parsedOn(build(argv, only), argv);
+  return r instanceof Command ? r : null;
+}
+
 /** True when argv parses on the quick table (no full build needed): for tests. */
 export function parsesOnQuickTable(argv: readonly string[]): boolean {
-  const only = mentionedFlags(argv);
-  return only !== null && parsedOn(build(argv, only), argv) instanceof Command;
+  return quickParse(argv) !== null;
 }
 
 /** cmd after parsing argv, or the error (or help, version) it threw. */
@@ -184,9 +190,8 @@ function fullParse(argv: readonly string[]): Record<string, unknown> {
 
 /** Parses argv (without node and script). Throws UsageError (exit 64) or CliInfo (exit 0). */
 export function parseCli(argv: readonly string[], table: 'quick' | 'full' = 'quick'): CliResult {
-  const only = table === 'full' ? null : mentionedFlags(argv);
-  const quick = only === null ? null : parsedOn(build(argv, only), argv);
-  const o = quick instanceof Command ? quick.opts<Record<string, unknown>>() : fullParse(argv);
+  const quick = table === 'quick' ? quickParse(argv) : null;
+  const o = quick ? quick.opts<Record<string, unknown>>() : fullParse(argv);
   const flags: RawOptions = {
     protocol: o['protocol'],
     maxLineLength: o['maxLineLength'],

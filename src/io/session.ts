@@ -201,7 +201,6 @@ export class Session implements FramerSink {
     }
     if (this.log.wants(1)) this.log.event('info', 'session_open', { ...this.tag, server: this.server.describe });
     this.wire(this.server);
-    return;
   }
 
   /** No server for this session: the protocol's "unavailable" reply, then the end. */

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import type { Facility } from '../config.js';
-import type { LogSink, Severity } from './logger.js';
+import { droppedLines, type LogSink, type Severity } from './logger.js';
 
 /**
  * Most bytes waiting in the pipe to logger(1) (Node's buffer, beyond the
@@ -200,7 +200,7 @@ export class LoggerPipeSink implements LogSink {
   private writeDropped(): void {
     const n = this.dropped;
     this.dropped = 0;
-    this.send('warning', `${n} log lines dropped: syslog too slow`);
+    this.send('warning', droppedLines(n));
   }
 
   private started(): void {
@@ -223,7 +223,7 @@ export class LoggerPipeSink implements LogSink {
     if (to) {
       to.write('warning', `${why}: logging through syslog(3) now${kept.length > 0 ? `; the last ${kept.length} lines again` : ''}`);
       for (const l of kept) to.write(l.severity, l.message);
-      if (this.dropped > 0) to.write('warning', `${this.dropped} log lines dropped: syslog too slow`);
+      if (this.dropped > 0) to.write('warning', droppedLines(this.dropped));
     }
     this.dropped = 0;
     this.settle();

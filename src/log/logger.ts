@@ -12,6 +12,11 @@ export interface LogSink {
   abandon?(): void;
 }
 
+/** The line that counts lines a sink had to drop (every sink words it the same). */
+export function droppedLines(n: number): string {
+  return `${n} log lines dropped: syslog too slow`;
+}
+
 /**
  * The seed's logLevel: what is worth a line.
  *   0 refusals and errors, 1 + session open/close, 2 + state changes,

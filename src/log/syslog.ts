@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { writeSync } from 'node:fs';
 import type { Facility } from '../config.js';
 import { LoggerPipeSink } from './logger-pipe.js';
-import type { LogSink, Severity } from './logger.js';
+import { droppedLines, type LogSink, type Severity } from './logger.js';
 
 /**
  * Most lines waiting for syslog. A client that provokes refusals faster than
@@ -50,7 +50,7 @@ export class SyslogSink implements LogSink {
   private next(): void {
     let item = this.queue.shift();
     if (!item && this.dropped > 0) {
-      item = { level: 'warning', msg: `${this.dropped} log lines dropped: syslog too slow` };
+      item = { level: 'warning', msg: droppedLines(this.dropped) };
       this.dropped = 0;
     }
     if (!item) {
@@ -153,7 +153,7 @@ export class DeferredSink implements LogSink {
     const lines = this.pending;
     this.pending = [];
     for (const l of lines) sink.write(l.severity, l.message);
-    if (this.dropped > 0) sink.write('warning', `${this.dropped} log lines dropped: syslog too slow`);
+    if (this.dropped > 0) sink.write('warning', droppedLines(this.dropped));
     this.dropped = 0;
     return sink;
   }

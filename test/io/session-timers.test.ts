@@ -91,43 +91,42 @@ describe('idle and total waits (one timer, fake timers)', () => {
     t = new SessionTimers(idleMs, sessionMs);
     t.arm((quiet) => got.push(`idle ${quiet}`), () => got.push('session'));
   };
+  /** Nothing has fired ms - 1 later; `what` fires on the next millisecond. */
+  const firesAfter = (ms: number, what: string) => {
+    vi.advanceTimersByTime(ms - 1);
+    expect(got).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(got).toEqual([what]);
+  };
+  /** A client that sends something every 500 ms, n times. */
+  const busy = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      vi.advanceTimersByTime(500);
+      t.touch();
+    }
+  };
 
   it('a quiet session ends at the idle timeout, to the millisecond', () => {
     start(1000, 10_000);
-    vi.advanceTimersByTime(999);
-    expect(got).toEqual([]);
-    vi.advanceTimersByTime(1);
-    expect(got).toEqual(['idle 1000']);
+    firesAfter(1000, 'idle 1000');
   });
 
   it('activity moves the idle deadline: quiet is counted from the last byte', () => {
     start(1000, 10_000);
     vi.advanceTimersByTime(600);
     t.touch();
-    vi.advanceTimersByTime(999);
-    expect(got).toEqual([]);
-    vi.advanceTimersByTime(1);
-    expect(got).toEqual(['idle 1000']);
+    firesAfter(1000, 'idle 1000');
   });
 
   it('a busy session ends at the session timeout, however active', () => {
     start(1000, 5000);
-    for (let i = 0; i < 9; i++) {
-      vi.advanceTimersByTime(500);
-      t.touch();
-    }
-    vi.advanceTimersByTime(499);
-    expect(got).toEqual([]);
-    vi.advanceTimersByTime(1);
-    expect(got).toEqual(['session']);
+    busy(9);
+    firesAfter(500, 'session');
   });
 
   it('a session timeout shorter than the idle one fires first on a quiet session', () => {
     start(10_000, 3000);
-    vi.advanceTimersByTime(2999);
-    expect(got).toEqual([]);
-    vi.advanceTimersByTime(1);
-    expect(got).toEqual(['session']);
+    firesAfter(3000, 'session');
   });
 
   it('a step of the wall clock (NTP, a resumed VM) moves neither deadline: both count elapsed time', () => {
@@ -137,14 +136,8 @@ describe('idle and total waits (one timer, fake timers)', () => {
       t.touch();
       vi.setSystemTime(Date.now() + step);
     }
-    for (let i = 0; i < 57; i++) {
-      vi.advanceTimersByTime(500);
-      t.touch();
-    }
-    vi.advanceTimersByTime(499);
-    expect(got).toEqual([]);
-    vi.advanceTimersByTime(1);
-    expect(got).toEqual(['session']);
+    busy(57);
+    firesAfter(500, 'session');
   });
 
   it('one Timeout per session, not two', () => {
